@@ -1,0 +1,227 @@
+//! The local CID store: each object's bytes once, as a plain file named by its CID, so GET and Range are file
+//! reads; its interior DAG nodes beside it, so blocks and CARs can be served later.
+//!
+//! Layout under the root: `objects/<shard>/<cid>` (file bytes), `objects/<shard>/<cid>.nodes` (interior nodes as a
+//! CAR), `tmp/` (uploads in progress). `<shard>` is the CID's last two characters, so no directory grows huge.
+//! A write goes to `tmp/`, is fsynced and renamed into place, and the directory is fsynced: no torn objects.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use s3ipfs_cid::car::CarWriter;
+use s3ipfs_cid::{Block, Cid};
+use s3ipfs_core::{ByteStream, ContentError, ContentStore, ContentWriter};
+use tokio::fs::{self, File};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Read size when streaming content out.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Content stored as files under one directory.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens (creating) the store under `root`, removing uploads a crash left in `tmp/`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, ContentError> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        if fs::try_exists(&tmp).await? {
+            fs::remove_dir_all(&tmp).await?;
+        }
+        fs::create_dir_all(&tmp).await?;
+        fs::create_dir_all(root.join("objects")).await?;
+        Ok(LocalStore { root })
+    }
+
+    fn object_path(&self, cid: &Cid) -> PathBuf {
+        let name = cid.to_string();
+        let shard = &name[name.len().saturating_sub(2)..];
+        self.root.join("objects").join(shard).join(name)
+    }
+}
+
+fn nodes_path(object: &Path) -> PathBuf {
+    let mut name = object.as_os_str().to_owned();
+    name.push(".nodes");
+    PathBuf::from(name)
+}
+
+/// An upload into `tmp/`.
+struct LocalWriter {
+    store: LocalStore,
+    path: PathBuf,
+    file: Option<File>,
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), ContentError> {
+    File::open(dir).await?.sync_all().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ContentWriter for LocalWriter {
+    async fn write(&mut self, bytes: Bytes) -> Result<(), ContentError> {
+        match &mut self.file {
+            Some(file) => Ok(file.write_all(&bytes).await?),
+            None => Err(ContentError::Io(std::io::Error::other("writer already finished"))),
+        }
+    }
+
+    async fn finish(mut self: Box<Self>, root: Cid, nodes: Vec<Block>) -> Result<(), ContentError> {
+        let Some(mut file) = self.file.take() else {
+            return Err(ContentError::Io(std::io::Error::other("writer already finished")));
+        };
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+        let target = self.store.object_path(&root);
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.store.root.clone());
+        fs::create_dir_all(&dir).await?;
+        if fs::try_exists(&target).await? {
+            // Already stored: identical bytes by construction (same CID).
+            fs::remove_file(&self.path).await?;
+            return Ok(());
+        }
+        if !nodes.is_empty() {
+            let mut car = CarWriter::new(Vec::new(), &[root])?;
+            for node in &nodes {
+                car.write_block(&node.cid, &node.data)?;
+            }
+            let tmp_nodes = nodes_path(&self.path);
+            let mut out = File::create(&tmp_nodes).await?;
+            out.write_all(&car.finish()?).await?;
+            out.sync_all().await?;
+            fs::rename(&tmp_nodes, nodes_path(&target)).await?;
+        }
+        fs::rename(&self.path, &target).await?;
+        sync_dir(&dir).await
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.file.take();
+        let _ = fs::remove_file(&self.path).await;
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // Dropped mid-upload (client went away): the temp file must not linger.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[async_trait]
+impl ContentStore for LocalStore {
+    async fn writer(&self) -> Result<Box<dyn ContentWriter>, ContentError> {
+        let name = format!("{:032x}", rand::random::<u128>());
+        let path = self.root.join("tmp").join(name);
+        let file = File::create(&path).await?;
+        Ok(Box::new(LocalWriter { store: self.clone(), path, file: Some(file) }))
+    }
+
+    async fn read(&self, cid: &Cid, range: Range<u64>) -> Result<ByteStream, ContentError> {
+        let path = self.object_path(cid);
+        let mut file = match File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ContentError::NotFound(*cid)),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        if range.start > range.end || range.end > size {
+            return Err(ContentError::Range { start: range.start, end: range.end, size });
+        }
+        file.seek(std::io::SeekFrom::Start(range.start)).await?;
+        let left = range.end - range.start;
+        let stream = futures::stream::try_unfold((file, left), |(mut file, left)| async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf).await?;
+            Ok(Some((Bytes::from(buf), (file, left - want as u64))))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn size(&self, cid: &Cid) -> Result<Option<u64>, ContentError> {
+        match fs::metadata(self.object_path(cid)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, cid: &Cid) -> Result<(), ContentError> {
+        let path = self.object_path(cid);
+        for file in [nodes_path(&path), path] {
+            match fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3ipfs_core::conformance::content as suite;
+
+    async fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let mut entries = fs::read_dir(&d).await.expect("read dir");
+            while let Some(entry) = entries.next_entry().await.expect("entry") {
+                let path = entry.path();
+                if entry.file_type().await.expect("type").is_dir() { stack.push(path) } else { found.push(path) }
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn the_local_store_passes_the_content_conformance_suite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        suite::run_all(&LocalStore::open(dir.path()).await.expect("open")).await;
+        assert!(files_under(&dir.path().join("tmp")).await.is_empty(), "no temp file is left behind");
+    }
+
+    #[tokio::test]
+    async fn identical_uploads_leave_one_file_and_a_nodes_car() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let data = vec![9u8; 1_000_000];
+        let cid = suite::store_bytes(&store, &data).await;
+        suite::store_bytes(&store, &data).await;
+        let files = files_under(&dir.path().join("objects")).await;
+        assert_eq!(files.len(), 2, "one data file and one nodes file: {files:?}");
+        let nodes = std::fs::read(nodes_path(&store.object_path(&cid))).expect("nodes file");
+        let mut reader = s3ipfs_cid::car::CarReader::new(&nodes[..]).expect("nodes are a CAR");
+        assert_eq!(reader.roots(), &[cid]);
+        let (first, _) = reader.next_block().expect("valid").expect("one node at least");
+        assert_eq!(first, cid, "the root node is stored");
+    }
+
+    #[tokio::test]
+    async fn reopening_clears_uploads_a_crash_left_in_tmp() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let mut writer = store.writer().await.expect("writer");
+        writer.write(Bytes::from_static(b"partial")).await.expect("write");
+        std::mem::forget(writer); // a crash: no abort, no drop
+        assert_eq!(files_under(&dir.path().join("tmp")).await.len(), 1);
+        LocalStore::open(dir.path()).await.expect("reopen");
+        assert!(files_under(&dir.path().join("tmp")).await.is_empty());
+    }
+}

@@ -1,0 +1,24 @@
+//! `s3ipfs-core`: the gateway's domain. Validated names, users, buckets and the per-key version chain, the ports
+//! the adapters implement, an in-memory adapter and the conformance suite every adapter must pass.
+//! No I/O crate appears here: no s3s, hyper, database or SDK.
+
+pub mod conformance;
+pub mod content;
+pub mod memory;
+pub mod meta;
+pub mod model;
+pub mod names;
+
+pub use content::{ByteStream, ContentError, ContentStore, ContentWriter};
+pub use memory::MemoryMeta;
+pub use meta::{MetaError, MetaStore, NewVersion, UploadId};
+pub use model::{AccessKey, Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, User, VersionState, Versioning};
+pub use names::{BucketName, NameError, ObjectKey, UserId, VersionId};
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_memory_store_passes_the_conformance_suite() {
+        crate::conformance::run_all(|| async { crate::MemoryMeta::new() }).await;
+    }
+}

@@ -1,0 +1,158 @@
+//! Entities of the gateway: users, access keys, buckets and object versions.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use s3ipfs_cid::{Checksums, Cid};
+
+use crate::names::{BucketName, ObjectKey, UserId, VersionId};
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Store-assigned id.
+    pub id: UserId,
+    /// The address the user registered with (unique).
+    pub email: String,
+    /// When the user was created.
+    pub created_at: SystemTime,
+}
+
+/// An access key pair that signs S3 requests for its user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The public key id (`AKIA…`-like, 20 characters).
+    pub id: String,
+    /// The signing secret (40 characters).
+    pub secret: String,
+    /// Whose key this is.
+    pub user: UserId,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// A bucket's versioning state, as S3 defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Versioning {
+    /// Never enabled: writes replace the `null` version.
+    #[default]
+    Unversioned,
+    /// Every write gets a new version id.
+    Enabled,
+    /// Was enabled; writes replace the `null` version, older versions stay.
+    Suspended,
+}
+
+impl Versioning {
+    /// Whether a new write (PUT or DELETE marker) gets the `null` id and replaces the existing `null` version.
+    pub fn writes_null_version(self) -> bool {
+        self != Versioning::Enabled
+    }
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// The bucket's name (global across users).
+    pub name: BucketName,
+    /// The user who owns it.
+    pub owner: UserId,
+    /// When it was created.
+    pub created_at: SystemTime,
+    /// Its versioning state.
+    pub versioning: Versioning,
+}
+
+/// Everything S3 returns about a stored object besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectMeta {
+    /// The CID of the content (under the gateway's profile).
+    pub cid: Option<Cid>,
+    /// Size in bytes.
+    pub size: u64,
+    /// The ETag, quoted (`"md5hex"` or `"md5hex-N"`).
+    pub etag: String,
+    /// Checksums the client asked for (and MD5), in S3's encodings.
+    pub checksums: Checksums,
+    /// HTTP headers stored with the object.
+    pub headers: ObjectHeaders,
+    /// `x-amz-meta-*` pairs, names lowercased without the prefix.
+    pub user_meta: BTreeMap<String, String>,
+}
+
+/// The standard HTTP headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectHeaders {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`, without `aws-chunked`.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Expires`, as the client sent it.
+    pub expires: Option<String>,
+}
+
+/// Where a version is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionState {
+    /// Upload in progress: recorded before the first byte is stored, never visible.
+    Pending,
+    /// Stored and visible.
+    Committed(Box<ObjectMeta>),
+    /// An S3 delete marker.
+    DeleteMarker,
+    /// The upload failed or was interrupted; never visible.
+    Aborted,
+}
+
+/// One entry of a key's version chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    /// The bucket.
+    pub bucket: BucketName,
+    /// The key.
+    pub key: ObjectKey,
+    /// Position in the key's chain; assigned when the version commits (0 while pending).
+    pub seq: u64,
+    /// The S3 version id (`null` or generated).
+    pub version_id: VersionId,
+    /// Where the version is in its life.
+    pub state: VersionState,
+    /// Whether a later write or a delete-by-id retired it: kept as history, no longer visible, content released.
+    pub retired: bool,
+    /// When the version was committed (or began, while pending).
+    pub modified_at: SystemTime,
+}
+
+impl ObjectVersion {
+    /// Whether S3 clients can see this version (an object or a delete marker).
+    pub fn is_visible(&self) -> bool {
+        !self.retired && matches!(self.state, VersionState::Committed(_) | VersionState::DeleteMarker)
+    }
+
+    /// Whether this is a delete marker.
+    pub fn is_delete_marker(&self) -> bool {
+        matches!(self.state, VersionState::DeleteMarker)
+    }
+
+    /// The stored object's metadata, when this version holds one.
+    pub fn meta(&self) -> Option<&ObjectMeta> {
+        match &self.state {
+            VersionState::Committed(meta) => Some(meta),
+            _ => None,
+        }
+    }
+}
