@@ -43,7 +43,7 @@ pub enum ContentError {
 }
 
 /// A stream of byte chunks read from a content store.
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ContentError>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ContentError>> + Send + Sync>>;
 
 /// An upload in progress.
 #[async_trait]

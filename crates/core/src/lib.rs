@@ -5,20 +5,29 @@
 pub mod conformance;
 pub mod content;
 pub mod memory;
+pub mod memory_content;
 pub mod meta;
 pub mod model;
 pub mod names;
+pub mod service;
 
 pub use content::{ByteStream, ContentError, ContentStore, ContentWriter};
 pub use memory::MemoryMeta;
+pub use memory_content::MemoryContent;
 pub use meta::{MetaError, MetaStore, NewVersion, UploadId};
 pub use model::{AccessKey, Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, User, VersionState, Versioning};
 pub use names::{BucketName, NameError, ObjectKey, UserId, VersionId};
+pub use service::{Gateway, ServiceError};
 
 #[cfg(test)]
 mod tests {
     #[tokio::test]
     async fn the_memory_store_passes_the_conformance_suite() {
         crate::conformance::run_all(|| async { crate::MemoryMeta::new() }).await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_content_store_passes_the_content_suite() {
+        crate::conformance::content::run_all(&crate::MemoryContent::new()).await;
     }
 }

@@ -8,9 +8,12 @@ pub enum NameError {
     /// Not a valid bucket name under S3's rules.
     #[error("invalid bucket name: {0}")]
     Bucket(&'static str),
-    /// Not a valid object key.
-    #[error("invalid object key: {0}")]
-    Key(&'static str),
+    /// An empty object key.
+    #[error("object keys must not be empty")]
+    EmptyKey,
+    /// An object key over 1024 bytes.
+    #[error("your key is too long")]
+    KeyTooLong,
     /// Not a version id this gateway issued.
     #[error("invalid version id")]
     VersionId,
@@ -67,10 +70,10 @@ impl ObjectKey {
     /// Checks the length limits S3 applies.
     pub fn parse(key: &str) -> Result<Self, NameError> {
         if key.is_empty() {
-            return Err(NameError::Key("must not be empty"));
+            return Err(NameError::EmptyKey);
         }
         if key.len() > MAX_KEY_LEN {
-            return Err(NameError::Key("longer than 1024 bytes"));
+            return Err(NameError::KeyTooLong);
         }
         Ok(ObjectKey(key.to_owned()))
     }

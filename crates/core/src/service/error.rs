@@ -1,0 +1,60 @@
+//! What a use case can fail with; the S3 layer maps each kind to exactly one S3 error.
+
+use s3ipfs_cid::Algorithm;
+
+use crate::content::ContentError;
+use crate::meta::MetaError;
+use crate::names::VersionId;
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The bucket does not exist.
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    /// The caller already owns a bucket of that name.
+    #[error("your previous request to create the named bucket succeeded and you already own it")]
+    BucketAlreadyOwnedByYou,
+    /// Another user owns a bucket of that name.
+    #[error("the requested bucket name is not available")]
+    BucketAlreadyExists,
+    /// The bucket still holds objects or versions.
+    #[error("the bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    /// The caller may not touch this bucket.
+    #[error("access denied")]
+    AccessDenied,
+    /// No such key (or its latest version is a delete marker: `delete_marker` says which).
+    #[error("the specified key does not exist")]
+    NoSuchKey {
+        /// The delete marker that hides the key, when there is one.
+        delete_marker: Option<VersionId>,
+    },
+    /// No such version of the key.
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    /// The version asked for is a delete marker (GET/HEAD by id): S3 answers 405.
+    #[error("the specified method is not allowed against this resource")]
+    DeleteMarkerVersion {
+        /// The marker's id.
+        version_id: VersionId,
+    },
+    /// A condition (If-Match, If-None-Match, …) does not hold.
+    #[error("at least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// A checksum the client sent does not match the body.
+    #[error("the {0} you specified did not match the calculated checksum")]
+    BadDigest(Algorithm),
+    /// The request body ended early or could not be read.
+    #[error("the request body could not be read: {0}")]
+    IncompleteBody(String),
+    /// A request argument is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The content store failed.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+}

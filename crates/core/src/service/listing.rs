@@ -1,0 +1,194 @@
+//! Listings with S3's delimiter semantics: keys sharing a prefix up to the delimiter collapse into one common
+//! prefix, which counts toward `max_keys` like a key does.
+
+use crate::model::ObjectVersion;
+use crate::names::{BucketName, UserId, VersionId};
+
+use super::{Gateway, ServiceError};
+
+/// Page size asked from the store while filling a listing.
+const PAGE: usize = 1000;
+
+/// A ListObjects(V2) request.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys up to the first occurrence of this after the prefix (`None` or empty: no grouping).
+    pub delimiter: Option<String>,
+    /// Start strictly after this key (marker, start-after or continuation token).
+    pub after: Option<String>,
+    /// Most keys plus common prefixes to return.
+    pub max_keys: usize,
+}
+
+/// A ListObjects(V2) result.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Objects (latest versions), in key order.
+    pub objects: Vec<ObjectVersion>,
+    /// Common prefixes, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+    /// The last key or common prefix returned: where the next page starts.
+    pub next_after: Option<String>,
+}
+
+/// A ListObjectVersions request.
+#[derive(Debug, Clone, Default)]
+pub struct VersionsParams {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Grouping delimiter, as in [`ListParams`].
+    pub delimiter: Option<String>,
+    /// Start after this key (all its versions, unless `version_id_marker` is given).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: start after this version of that key.
+    pub version_id_marker: Option<VersionId>,
+    /// Most versions, markers and common prefixes to return.
+    pub max_keys: usize,
+}
+
+/// A ListObjectVersions result.
+#[derive(Debug, Clone, Default)]
+pub struct VersionListing {
+    /// Versions and delete markers, by key then newest first, each with whether it is the key's latest.
+    pub versions: Vec<(ObjectVersion, bool)>,
+    /// Common prefixes, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+    /// Key of the last entry returned.
+    pub next_key_marker: Option<String>,
+    /// Version id of the last version returned (absent when the page ended on a common prefix).
+    pub next_version_id_marker: Option<VersionId>,
+}
+
+/// The common prefix `key` falls under, if the delimiter occurs after `prefix`.
+fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
+    let delimiter = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.get(prefix.len()..)?;
+    rest.find(delimiter).map(|pos| &key[..prefix.len() + pos + delimiter.len()])
+}
+
+/// Every key under `prefix` sorts before this (for any key we store), so listing can skip the whole group.
+fn past_prefix(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+impl Gateway {
+    /// Lists the latest objects of a bucket `user` owns.
+    pub async fn list_objects(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        params: &ListParams,
+    ) -> Result<Listing, ServiceError> {
+        let bucket = self.bucket_for(user, bucket).await?;
+        let mut out = Listing::default();
+        let mut cursor = params.after.clone();
+        let delimiter = params.delimiter.as_deref();
+        'pages: loop {
+            let page = self.meta.list_latest(&bucket.name, &params.prefix, cursor.as_deref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.key.to_string());
+            for version in page {
+                let key = version.key.as_str();
+                let entry = common_prefix(key, &params.prefix, delimiter).map(str::to_owned);
+                if let Some(cp) = &entry
+                    && params.after.as_deref().is_some_and(|after| cp.as_str() <= after)
+                {
+                    // A group at or before the marker was returned on an earlier page.
+                    cursor = Some(past_prefix(cp));
+                    continue 'pages;
+                }
+                if entry.is_some() && entry == out.common_prefixes.last().cloned() {
+                    continue;
+                }
+                if out.objects.len() + out.common_prefixes.len() == params.max_keys {
+                    out.truncated = true;
+                    break 'pages;
+                }
+                match entry {
+                    Some(cp) => {
+                        cursor = Some(past_prefix(&cp));
+                        out.next_after = Some(cp.clone());
+                        out.common_prefixes.push(cp);
+                        continue 'pages;
+                    }
+                    None => {
+                        out.next_after = Some(key.to_owned());
+                        out.objects.push(version);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists versions and delete markers of a bucket `user` owns.
+    pub async fn list_versions(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        params: &VersionsParams,
+    ) -> Result<VersionListing, ServiceError> {
+        let bucket = self.bucket_for(user, bucket).await?;
+        let mut cursor: Option<(String, u64)> = match (&params.key_marker, &params.version_id_marker) {
+            (Some(key), Some(id)) => {
+                let key_name =
+                    crate::names::ObjectKey::parse(key).map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+                let marker = self.meta.find_version(&bucket.name, &key_name, id).await?;
+                Some((key.clone(), marker.map_or(0, |v| v.seq)))
+            }
+            (Some(key), None) => Some((key.clone(), 0)),
+            (None, _) => None,
+        };
+        let mut out = VersionListing::default();
+        let mut latest_key: Option<String> = None;
+        if let Some((key, seq)) = &cursor
+            && *seq > 0
+        {
+            // Resuming inside a key: its latest version was on an earlier page.
+            latest_key = Some(key.clone());
+        }
+        let delimiter = params.delimiter.as_deref();
+        'pages: loop {
+            let after = cursor.as_ref().map(|(k, s)| (k.as_str(), *s));
+            let page = self.meta.list_versions(&bucket.name, &params.prefix, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some((last.key.to_string(), last.seq));
+            for version in page {
+                let key = version.key.to_string();
+                let entry = common_prefix(&key, &params.prefix, delimiter).map(str::to_owned);
+                if let Some(cp) = &entry
+                    && params.key_marker.as_deref().is_some_and(|marker| cp.as_str() <= marker)
+                {
+                    cursor = Some((past_prefix(cp), 0));
+                    continue 'pages;
+                }
+                if entry.is_some() && entry == out.common_prefixes.last().cloned() {
+                    continue;
+                }
+                if out.versions.len() + out.common_prefixes.len() == params.max_keys {
+                    out.truncated = true;
+                    break 'pages;
+                }
+                if let Some(cp) = entry {
+                    cursor = Some((past_prefix(&cp), 0));
+                    out.next_key_marker = Some(cp.clone());
+                    out.next_version_id_marker = None;
+                    out.common_prefixes.push(cp);
+                    continue 'pages;
+                }
+                let is_latest = latest_key.as_deref() != Some(key.as_str());
+                latest_key = Some(key.clone());
+                out.next_key_marker = Some(key);
+                out.next_version_id_marker = Some(version.version_id.clone());
+                out.versions.push((version, is_latest));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,226 @@
+//! Object use cases: PUT (intent → stream → verify → commit), GET/HEAD lookups, DELETE and COPY, each following
+//! S3's rules for unversioned, enabled and suspended buckets.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
+use s3ipfs_cid::{Algorithm, BlockKind, ChecksumSet, Checksums, Importer};
+
+use crate::content::ByteStream;
+use crate::meta::{NewVersion, UploadId};
+use crate::model::{Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, VersionState, Versioning};
+use crate::names::{BucketName, ObjectKey, UserId, VersionId};
+
+use super::{Gateway, ServiceError};
+
+/// A conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// `If-None-Match: *`: only if the key has no current object.
+    IfNoneMatchAny,
+    /// `If-Match: "etag"`: only if the current object has this ETag.
+    IfMatch(String),
+}
+
+/// Everything a PUT stores besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct PutObject {
+    /// Headers stored with the object.
+    pub headers: ObjectHeaders,
+    /// `x-amz-meta-*` pairs.
+    pub user_meta: BTreeMap<String, String>,
+    /// Checksums to compute besides MD5 (those the client sent or asked for).
+    pub checksums: ChecksumSet,
+    /// An optional precondition.
+    pub condition: Option<PutCondition>,
+}
+
+/// What a DELETE did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version id S3 reports (`x-amz-version-id`), if any.
+    pub version_id: Option<VersionId>,
+    /// Whether the version created or removed is a delete marker (`x-amz-delete-marker`).
+    pub delete_marker: bool,
+}
+
+/// The id a new write gets and whether it replaces the `null` version.
+fn new_version_id(versioning: Versioning) -> (VersionId, bool) {
+    if versioning.writes_null_version() { (VersionId::null(), true) } else { (VersionId::generate(), false) }
+}
+
+impl Gateway {
+    async fn check_condition(
+        &self,
+        bucket: &Bucket,
+        key: &ObjectKey,
+        condition: Option<&PutCondition>,
+    ) -> Result<(), ServiceError> {
+        let Some(condition) = condition else { return Ok(()) };
+        let latest = self.meta.latest_version(&bucket.name, key).await?;
+        let current = latest.as_ref().and_then(ObjectVersion::meta);
+        let holds = match condition {
+            PutCondition::IfNoneMatchAny => current.is_none(),
+            PutCondition::IfMatch(etag) => current.is_some_and(|m| m.etag.trim_matches('"') == etag.trim_matches('"')),
+        };
+        if holds {
+            Ok(())
+        } else if matches!(condition, PutCondition::IfMatch(_)) && current.is_none() {
+            Err(ServiceError::NoSuchKey { delete_marker: None })
+        } else {
+            Err(ServiceError::PreconditionFailed)
+        }
+    }
+
+    /// Stores a new version of `key` from `body`. `verify` sees the computed checksums once the body has ended (so
+    /// trailer checksums can be compared) and may refuse the upload; nothing becomes visible unless it accepts.
+    pub async fn put_object<S, E>(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        request: PutObject,
+        body: S,
+        verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
+    ) -> Result<ObjectVersion, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let bucket = self.bucket_for(user, bucket).await?;
+        self.check_condition(&bucket, key, request.condition.as_ref()).await?;
+        // Intent first: a crash from here on leaves only a pending row, which is never visible.
+        let upload = self.meta.begin_version(&bucket.name, key).await?;
+        let result = self.upload(upload, &bucket, key, request, body, verify).await;
+        if result.is_err() {
+            let _ = self.meta.abort_version(upload).await;
+        }
+        result
+    }
+
+    async fn upload<S, E>(
+        &self,
+        upload: UploadId,
+        bucket: &Bucket,
+        key: &ObjectKey,
+        request: PutObject,
+        mut body: S,
+        verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
+    ) -> Result<ObjectVersion, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut writer = self.content.writer().await?;
+        let mut importer = Importer::new(self.profile).with_checksums(request.checksums.with(Algorithm::Md5));
+        let mut nodes = Vec::new();
+        let mut keep_nodes = |block: s3ipfs_cid::Block| {
+            if block.kind == BlockKind::Node {
+                nodes.push(block);
+            }
+            Ok::<_, std::convert::Infallible>(())
+        };
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
+            let _ = importer.write_all(&chunk, &mut keep_nodes);
+            writer.write(chunk).await?;
+        }
+        let (last, summary) = importer.finish();
+        last.into_iter().try_for_each(&mut keep_nodes).ok();
+        if let Err(refused) =
+            verify(&summary.checksums).and(self.check_condition(bucket, key, request.condition.as_ref()).await)
+        {
+            writer.abort().await;
+            return Err(refused);
+        }
+        writer.finish(summary.root, nodes).await?;
+        let meta = ObjectMeta {
+            cid: Some(summary.root),
+            size: summary.size,
+            etag: summary.checksums.etag().unwrap_or_default(),
+            checksums: summary.checksums,
+            headers: request.headers,
+            user_meta: request.user_meta,
+        };
+        let (version_id, replace_null) = new_version_id(bucket.versioning);
+        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
+        Ok(self.meta.commit_version(upload, new).await?)
+    }
+
+    /// The version a GET/HEAD addresses: the latest, or the one named by `version_id`.
+    pub async fn object_version(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+    ) -> Result<ObjectVersion, ServiceError> {
+        let bucket = self.bucket_for(user, bucket).await?;
+        let version = match version_id {
+            None => self
+                .meta
+                .latest_version(&bucket.name, key)
+                .await?
+                .ok_or(ServiceError::NoSuchKey { delete_marker: None })?,
+            Some(id) => self.meta.find_version(&bucket.name, key, id).await?.ok_or(ServiceError::NoSuchVersion)?,
+        };
+        match (version.is_delete_marker(), version_id) {
+            (false, _) => Ok(version),
+            (true, None) => Err(ServiceError::NoSuchKey { delete_marker: Some(version.version_id) }),
+            (true, Some(_)) => Err(ServiceError::DeleteMarkerVersion { version_id: version.version_id }),
+        }
+    }
+
+    /// Streams `range` of an object version's bytes.
+    pub async fn read_object(&self, version: &ObjectVersion, range: Range<u64>) -> Result<ByteStream, ServiceError> {
+        let cid = version.meta().and_then(|m| m.cid).ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
+        Ok(self.content.read(&cid, range).await?)
+    }
+
+    /// Deletes `key` (appending a delete marker when versioning is on) or, with `version_id`, removes that version.
+    pub async fn delete_object(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: Option<&VersionId>,
+    ) -> Result<DeleteOutcome, ServiceError> {
+        let bucket = self.bucket_for(user, bucket).await?;
+        if let Some(id) = version_id {
+            let removed = self.meta.retire_version(&bucket.name, key, id).await?;
+            let delete_marker = removed.is_some_and(|v| v.is_delete_marker());
+            return Ok(DeleteOutcome { version_id: Some(id.clone()), delete_marker });
+        }
+        if bucket.versioning == Versioning::Unversioned {
+            self.meta.retire_version(&bucket.name, key, &VersionId::null()).await?;
+            return Ok(DeleteOutcome { version_id: None, delete_marker: false });
+        }
+        let (version_id, replace_null) = new_version_id(bucket.versioning);
+        let marker = NewVersion { version_id, state: VersionState::DeleteMarker, replace_null };
+        let marker = self.meta.append_version(&bucket.name, key, marker).await?;
+        Ok(DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true })
+    }
+
+    /// Copies an object version to `dst_key` as a new version naming the same content (no bytes move). With
+    /// `replace`, the new version gets those headers and user metadata instead of the source's.
+    pub async fn copy_object(
+        &self,
+        user: UserId,
+        source: &ObjectVersion,
+        dst_bucket: &BucketName,
+        dst_key: &ObjectKey,
+        replace: Option<(ObjectHeaders, BTreeMap<String, String>)>,
+    ) -> Result<ObjectVersion, ServiceError> {
+        let bucket = self.bucket_for(user, dst_bucket).await?;
+        let mut meta = source.meta().cloned().ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
+        if let Some((headers, user_meta)) = replace {
+            meta.headers = headers;
+            meta.user_meta = user_meta;
+        }
+        let (version_id, replace_null) = new_version_id(bucket.versioning);
+        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
+        Ok(self.meta.append_version(&bucket.name, dst_key, new).await?)
+    }
+}
