@@ -1,0 +1,98 @@
+//! Client checksums: which to compute for a PUT, and the comparison once the body (and its trailer) has ended.
+
+use http::HeaderMap;
+use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums};
+use s3ipfs_core::ServiceError;
+use s3s::dto::PutObjectInput;
+use s3s::{S3Result, TrailingHeaders, s3_error};
+
+/// The checksum algorithms S3 defines that this gateway computes, with their header names.
+const HEADERS: [(Algorithm, &str); 5] = [
+    (Algorithm::Crc32, "x-amz-checksum-crc32"),
+    (Algorithm::Crc32c, "x-amz-checksum-crc32c"),
+    (Algorithm::Crc64Nvme, "x-amz-checksum-crc64nvme"),
+    (Algorithm::Sha1, "x-amz-checksum-sha1"),
+    (Algorithm::Sha256, "x-amz-checksum-sha256"),
+];
+
+/// What the client claims about a body: values sent as headers, and those that will come in the trailer.
+#[derive(Debug, Default)]
+pub struct Expected {
+    values: Vec<(Algorithm, String)>,
+    trailer: Option<TrailingHeaders>,
+    trailer_algorithms: Vec<Algorithm>,
+}
+
+impl Expected {
+    /// Reads the claims of a PutObject request; unsupported algorithms (SHA-512, XXHASH) are refused.
+    pub fn from_put(input: &PutObjectInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> S3Result<Self> {
+        if input.checksum_sha512.is_some() || input.checksum_xxhash64.is_some() || input.checksum_xxhash3.is_some() {
+            return Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported"));
+        }
+        let mut values = Vec::new();
+        let header_values = [
+            (Algorithm::Crc32, &input.checksum_crc32),
+            (Algorithm::Crc32c, &input.checksum_crc32c),
+            (Algorithm::Crc64Nvme, &input.checksum_crc64nvme),
+            (Algorithm::Sha1, &input.checksum_sha1),
+            (Algorithm::Sha256, &input.checksum_sha256),
+        ];
+        for (algorithm, value) in header_values {
+            if let Some(value) = value {
+                values.push((algorithm, value.clone()));
+            }
+        }
+        if let Some(md5) = &input.content_md5 {
+            values.push((Algorithm::Md5, md5.clone()));
+        }
+        let declared =
+            headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let trailer_algorithms = HEADERS
+            .iter()
+            .filter(|(_, name)| declared.split(',').any(|d| d.trim() == *name))
+            .map(|(a, _)| *a)
+            .collect();
+        Ok(Expected { values, trailer, trailer_algorithms })
+    }
+
+    /// The algorithms to compute: every one claimed, plus the one the client asked to be stored.
+    pub fn algorithms(&self, requested: Option<&str>) -> S3Result<ChecksumSet> {
+        let mut set: ChecksumSet =
+            self.values.iter().map(|(a, _)| *a).chain(self.trailer_algorithms.iter().copied()).collect();
+        if let Some(name) = requested {
+            let algorithm: Algorithm =
+                name.parse().map_err(|_| s3_error!(InvalidRequest, "This checksum algorithm is not supported"))?;
+            set = set.with(algorithm);
+        }
+        Ok(set)
+    }
+
+    /// Compares every claim with what was computed; called once the body (and so the trailer) has ended.
+    pub fn verify(self, computed: &Checksums) -> Result<(), ServiceError> {
+        let trailer_values: Vec<(Algorithm, String)> = match &self.trailer {
+            Some(trailer) => trailer
+                .take()
+                .map(|map| {
+                    HEADERS
+                        .iter()
+                        .filter_map(|(a, name)| {
+                            map.get(*name).and_then(|v| v.to_str().ok()).map(|v| (*a, v.to_owned()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for (algorithm, claimed) in self.values.iter().chain(trailer_values.iter()) {
+            if computed.base64(*algorithm).as_deref() != Some(claimed.trim()) {
+                return Err(ServiceError::BadDigest(*algorithm));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `x-amz-checksum-*` values of stored checksums, in the order of S3's output fields (MD5 excluded).
+pub fn stored(checksums: &Checksums) -> [Option<String>; 5] {
+    HEADERS.map(|(algorithm, _)| checksums.base64(algorithm))
+}

@@ -1,0 +1,354 @@
+//! Object operations: PUT, GET, HEAD, DELETE, DeleteObjects and CopyObject.
+
+use std::time::SystemTime;
+
+use futures::StreamExt as _;
+use http::{HeaderMap, HeaderValue};
+use s3ipfs_core::service::{PutCondition, PutObject};
+use s3ipfs_core::{ObjectMeta, ObjectVersion, ServiceError, UserId, Versioning};
+use s3s::dto::{
+    ChecksumMode, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput,
+    DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETagCondition, GetObjectInput,
+    GetObjectOutput, HeadObjectInput, HeadObjectOutput, MetadataDirective, PutObjectInput, PutObjectOutput,
+    StreamingBlob, Timestamp,
+};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+use crate::S3Api;
+use crate::access::caller;
+use crate::checksum::{self, Expected};
+use crate::convert::{self, bucket_name, object_key, reported_version, timestamp, version_id};
+use crate::error::service_error;
+
+/// A lookup failure, with the headers S3 adds for delete markers (`x-amz-delete-marker`, `x-amz-version-id`).
+fn lookup_error(err: ServiceError) -> S3Error {
+    let marker = match &err {
+        ServiceError::NoSuchKey { delete_marker: Some(id) } | ServiceError::DeleteMarkerVersion { version_id: id } => {
+            Some(id.to_string())
+        }
+        _ => None,
+    };
+    let mut s3_err = service_error(err);
+    if let Some(id) = marker {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            headers.insert("x-amz-version-id", value);
+        }
+        s3_err.set_headers(headers);
+    }
+    s3_err
+}
+
+/// Evaluates GET/HEAD preconditions in the order S3 documents.
+fn check_conditions(
+    meta: &ObjectMeta,
+    modified: SystemTime,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let etag = convert::etag(meta);
+    let matches = |cond: &ETagCondition| cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == etag.value());
+    // HTTP dates have whole seconds: compare at that precision.
+    let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let since = |t: &Timestamp| secs(SystemTime::from(time::OffsetDateTime::from(t.clone())));
+    match (if_match, if_unmodified_since) {
+        (Some(cond), _) if !matches(cond) => return Err(s3_error!(PreconditionFailed)),
+        (None, Some(t)) if secs(modified) > since(t) => return Err(s3_error!(PreconditionFailed)),
+        _ => {}
+    }
+    match (if_none_match, if_modified_since) {
+        (Some(cond), _) if matches(cond) => Err(S3Error::new(s3s::S3ErrorCode::NotModified)),
+        (None, Some(t)) if secs(modified) <= since(t) => Err(S3Error::new(s3s::S3ErrorCode::NotModified)),
+        _ => Ok(()),
+    }
+}
+
+impl S3Api {
+    async fn versioning_of(&self, user: UserId, bucket: &s3ipfs_core::BucketName) -> S3Result<Versioning> {
+        Ok(self.gateway.bucket_for(user, bucket).await.map_err(service_error)?.versioning)
+    }
+
+    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let user = caller(&req)?;
+        let S3Request { input, headers, trailing_headers, .. } = req;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let expected = Expected::from_put(&input, &headers, trailing_headers)?;
+        let checksums = expected.algorithms(input.checksum_algorithm.as_ref().map(|a| a.as_str()))?;
+        let condition = match (&input.if_none_match, &input.if_match) {
+            (Some(cond), _) if cond.is_any() => Some(PutCondition::IfNoneMatchAny),
+            (Some(_), _) => return Err(s3_error!(NotImplemented, "If-None-Match accepts only *")),
+            (None, Some(cond)) => cond.as_etag().map(|e| PutCondition::IfMatch(e.value().to_owned())),
+            (None, None) => None,
+        };
+        let request = PutObject {
+            headers: convert::headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+            ),
+            user_meta: convert::user_meta(input.metadata),
+            checksums,
+            condition,
+        };
+        let body = input.body.unwrap_or_else(|| StreamingBlob::from(bytes::Bytes::new()));
+        let version = self
+            .gateway
+            .put_object(user, &bucket, &key, request, body, move |sums| expected.verify(sums))
+            .await
+            .map_err(service_error)?;
+        let meta = version.meta().ok_or_else(|| s3_error!(InternalError))?;
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&meta.checksums);
+        let versioning = self.versioning_of(user, &bucket).await?;
+        let output = PutObjectOutput {
+            e_tag: Some(convert::etag(meta)),
+            version_id: reported_version(&version.version_id, versioning),
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            ..Default::default()
+        };
+        let mut response = S3Response::new(output);
+        if let Some(value) = meta.cid.and_then(|cid| HeaderValue::from_str(&cid.to_string()).ok()) {
+            response.headers.insert("x-amz-meta-cid", value);
+        }
+        Ok(response)
+    }
+
+    async fn lookup(&self, user: UserId, bucket: &str, key: &str, id: Option<&str>) -> S3Result<ObjectVersion> {
+        let (bucket, key, id) = (bucket_name(bucket)?, object_key(key)?, version_id(id)?);
+        self.gateway.object_version(user, &bucket, &key, id.as_ref()).await.map_err(lookup_error)
+    }
+
+    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let user = caller(&req)?;
+        let input = req.input;
+        let version = self.lookup(user, &input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        check_conditions(
+            meta,
+            version.modified_at,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let range = match &input.range {
+            Some(range) => Some(
+                range
+                    .check(meta.size)
+                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
+            ),
+            None => None,
+        };
+        let bytes = range.clone().unwrap_or(0..meta.size);
+        let stream = self.gateway.read_object(&version, bytes.clone()).await.map_err(service_error)?;
+        let body = StreamingBlob::wrap(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+        let full = range.is_none();
+        let versioning = self.versioning_of(user, &version.bucket).await?;
+        let checksums = full && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let [crc32, crc32c, crc64nvme, sha1, sha256] =
+            if checksums { checksum::stored(&meta.checksums) } else { Default::default() };
+        let output = GetObjectOutput {
+            body: Some(body),
+            content_length: i64::try_from(bytes.end - bytes.start).ok(),
+            content_range: range.map(|r| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)),
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(convert::etag(meta)),
+            last_modified: Some(timestamp(version.modified_at)),
+            metadata: Some(convert::response_meta(meta)),
+            content_type: meta.headers.content_type.clone(),
+            content_encoding: meta.headers.content_encoding.clone(),
+            content_disposition: meta.headers.content_disposition.clone(),
+            content_language: meta.headers.content_language.clone(),
+            cache_control: meta.headers.cache_control.clone(),
+            expires: meta.headers.expires.clone(),
+            version_id: reported_version(&version.version_id, versioning),
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(crate) async fn op_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let user = caller(&req)?;
+        let input = req.input;
+        let version = self.lookup(user, &input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        check_conditions(
+            meta,
+            version.modified_at,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let versioning = self.versioning_of(user, &version.bucket).await?;
+        let checksums = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let [crc32, crc32c, crc64nvme, sha1, sha256] =
+            if checksums { checksum::stored(&meta.checksums) } else { Default::default() };
+        let (content_length, content_range) = match &input.range {
+            Some(range) => {
+                let r = range.check(meta.size).map_err(|_| s3_error!(InvalidRange))?;
+                (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)))
+            }
+            None => (meta.size, None),
+        };
+        let output = HeadObjectOutput {
+            content_length: i64::try_from(content_length).ok(),
+            content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(convert::etag(meta)),
+            last_modified: Some(timestamp(version.modified_at)),
+            metadata: Some(convert::response_meta(meta)),
+            content_type: meta.headers.content_type.clone(),
+            content_encoding: meta.headers.content_encoding.clone(),
+            content_disposition: meta.headers.content_disposition.clone(),
+            content_language: meta.headers.content_language.clone(),
+            cache_control: meta.headers.cache_control.clone(),
+            expires: meta.headers.expires.clone(),
+            version_id: reported_version(&version.version_id, versioning),
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(crate) async fn op_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let user = caller(&req)?;
+        let input = req.input;
+        let (bucket, key, id) =
+            (bucket_name(&input.bucket)?, object_key(&input.key)?, version_id(input.version_id.as_deref())?);
+        let outcome = self.gateway.delete_object(user, &bucket, &key, id.as_ref()).await.map_err(service_error)?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: outcome.delete_marker.then_some(true),
+            version_id: outcome.version_id.map(|v| v.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let user = caller(&req)?;
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        self.gateway.bucket_for(user, &bucket).await.map_err(service_error)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "The request may name at most 1000 objects"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in input.delete.objects {
+            let attempt = async {
+                let key = object_key(&object.key)?;
+                let id = version_id(object.version_id.as_deref())?;
+                self.gateway.delete_object(user, &bucket, &key, id.as_ref()).await.map_err(service_error)
+            };
+            match attempt.await {
+                Ok(outcome) if !quiet => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id.clone(),
+                    delete_marker: outcome.delete_marker.then_some(true),
+                    delete_marker_version_id: outcome
+                        .delete_marker
+                        .then(|| outcome.version_id.map(|v| v.to_string()))
+                        .flatten(),
+                }),
+                Ok(_) => {}
+                Err(err) => errors.push(s3s::dto::Error {
+                    code: Some(err.code().as_str().to_owned()),
+                    message: err.message().map(str::to_owned),
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    }
+
+    pub(crate) async fn op_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let user = caller(&req)?;
+        let input = req.input;
+        let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
+        };
+        let source = self.lookup(user, src_bucket, src_key, src_version.as_deref()).await?;
+        let source_meta = source.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        check_conditions(
+            source_meta,
+            source.modified_at,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|e| if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e })?;
+        let dst_bucket = bucket_name(&input.bucket)?;
+        let dst_key = object_key(&input.key)?;
+        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let same_object = **src_bucket == *input.bucket && **src_key == *input.key;
+        if same_object && !replace && src_version.is_none() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the \
+                 object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let replacement = replace.then(|| {
+            let headers = convert::headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+            );
+            (headers, convert::user_meta(input.metadata))
+        });
+        let copy =
+            self.gateway.copy_object(user, &source, &dst_bucket, &dst_key, replacement).await.map_err(service_error)?;
+        let meta = copy.meta().ok_or_else(|| s3_error!(InternalError))?;
+        let versioning = self.versioning_of(user, &dst_bucket).await?;
+        let source_versioning = self.versioning_of(user, &source.bucket).await?;
+        let result = CopyObjectResult {
+            e_tag: Some(convert::etag(meta)),
+            last_modified: Some(timestamp(copy.modified_at)),
+            ..Default::default()
+        };
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            version_id: reported_version(&copy.version_id, versioning),
+            copy_source_version_id: reported_version(&source.version_id, source_versioning),
+            ..Default::default()
+        }))
+    }
+}

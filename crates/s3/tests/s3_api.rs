@@ -1,0 +1,409 @@
+//! S3 behaviour through the real aws-sdk-s3 client, calling the service in-process (no sockets).
+
+use std::sync::Arc;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, Delete, ObjectIdentifier, VersioningConfiguration};
+use s3ipfs_cid::Profile;
+use s3ipfs_core::{AccessKey, Gateway, MemoryContent, MemoryMeta, MetaStore as _};
+use s3ipfs_s3::{ApiOptions, build_service};
+
+struct Env {
+    alice: Client,
+    bob: Client,
+    service: s3s::service::S3Service,
+}
+
+fn client(service: &s3s::service::S3Service, id: &str, secret: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .http_client(s3s_aws::Client::from(service.clone()))
+        .credentials_provider(Credentials::new(id, secret, None, None, "test"))
+        .region(Region::new("us-east-1"))
+        .endpoint_url("http://localhost:8014")
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+async fn env() -> Env {
+    let meta = Arc::new(MemoryMeta::new());
+    for (email, id) in [("alice@example.com", "AKALICE0000000000001"), ("bob@example.com", "AKBOB000000000000001")] {
+        let user = meta.create_user(email).await.expect("user");
+        meta.add_access_key(&AccessKey { id: id.into(), secret: format!("{id}-secret"), user: user.id })
+            .await
+            .expect("key");
+    }
+    let gateway = Gateway::new(meta, Arc::new(MemoryContent::new()), Profile::KUBO_V1);
+    let service = build_service(gateway, &ApiOptions::default()).expect("service");
+    Env {
+        alice: client(&service, "AKALICE0000000000001", "AKALICE0000000000001-secret"),
+        bob: client(&service, "AKBOB000000000000001", "AKBOB000000000000001-secret"),
+        service,
+    }
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String {
+    err.as_service_error().and_then(|e| e.code()).map(str::to_owned).unwrap_or_else(|| format!("{err:?}"))
+}
+
+fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+async fn body_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
+    out.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn buckets_are_created_listed_located_and_deleted_per_owner() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("alpha").send().await.expect("create");
+    e.alice.create_bucket().bucket("beta").send().await.expect("create");
+    let err = e.alice.create_bucket().bucket("alpha").send().await.expect_err("duplicate");
+    assert_eq!(code(&err), "BucketAlreadyOwnedByYou");
+    let err = e.bob.create_bucket().bucket("alpha").send().await.expect_err("taken");
+    assert_eq!(code(&err), "BucketAlreadyExists");
+    let err = e.alice.create_bucket().bucket("Bad_Name").send().await.expect_err("invalid");
+    assert_eq!(code(&err), "InvalidBucketName");
+
+    let names: Vec<String> = e
+        .alice
+        .list_buckets()
+        .send()
+        .await
+        .expect("list")
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert!(e.bob.list_buckets().send().await.expect("list").buckets().is_empty(), "bob sees none of alice's buckets");
+
+    e.alice.head_bucket().bucket("alpha").send().await.expect("head");
+    let err = e.bob.head_bucket().bucket("alpha").send().await.expect_err("not bob's");
+    assert_eq!(status(&err), 403);
+    let err = e.alice.head_bucket().bucket("missing").send().await.expect_err("missing");
+    assert_eq!(status(&err), 404);
+    let location = e.alice.get_bucket_location().bucket("alpha").send().await.expect("location");
+    assert!(location.location_constraint().is_none_or(|l| l.as_str().is_empty()), "us-east-1 is reported empty");
+
+    e.alice.put_object().bucket("alpha").key("k").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    let err = e.alice.delete_bucket().bucket("alpha").send().await.expect_err("not empty");
+    assert_eq!(code(&err), "BucketNotEmpty");
+    e.alice.delete_object().bucket("alpha").key("k").send().await.expect("delete object");
+    e.alice.delete_bucket().bucket("alpha").send().await.expect("delete bucket");
+    let err = e.alice.delete_bucket().bucket("alpha").send().await.expect_err("gone");
+    assert_eq!(code(&err), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn objects_round_trip_with_metadata_cid_ranges_and_conditions() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("objects").send().await.expect("create");
+    let put = e
+        .alice
+        .put_object()
+        .bucket("objects")
+        .key("dir/hello.txt")
+        .body(ByteStream::from_static(b"hello world"))
+        .content_type("text/plain")
+        .cache_control("max-age=60")
+        .metadata("Color", "blue")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.e_tag(), Some("\"5eb63bbbe01eeed093cb22bb8f5acdc3\""));
+    assert_eq!(put.version_id(), None, "unversioned buckets report no version id");
+
+    let got = e.alice.get_object().bucket("objects").key("dir/hello.txt").send().await.expect("get");
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(got.metadata().and_then(|m| m.get("color")).map(String::as_str), Some("blue"));
+    assert_eq!(
+        got.metadata().and_then(|m| m.get("cid")).map(String::as_str),
+        Some("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e")
+    );
+    assert_eq!(got.content_length(), Some(11));
+    assert_eq!(body_of(got).await, b"hello world");
+
+    let part =
+        e.alice.get_object().bucket("objects").key("dir/hello.txt").range("bytes=6-").send().await.expect("range");
+    assert_eq!(part.content_range(), Some("bytes 6-10/11"));
+    assert_eq!(body_of(part).await, b"world");
+    let err =
+        e.alice.get_object().bucket("objects").key("dir/hello.txt").range("bytes=20-30").send().await.expect_err("416");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidRange", 416));
+
+    let etag = "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"";
+    let err =
+        e.alice.get_object().bucket("objects").key("dir/hello.txt").if_none_match(etag).send().await.expect_err("304");
+    assert_eq!(status(&err), 304);
+    let err = e
+        .alice
+        .get_object()
+        .bucket("objects")
+        .key("dir/hello.txt")
+        .if_match("\"other\"")
+        .send()
+        .await
+        .expect_err("412");
+    assert_eq!(status(&err), 412);
+    e.alice.get_object().bucket("objects").key("dir/hello.txt").if_match(etag).send().await.expect("matching etag");
+
+    let head = e.alice.head_object().bucket("objects").key("dir/hello.txt").send().await.expect("head");
+    assert_eq!((head.content_length(), head.e_tag()), (Some(11), Some(etag)));
+    let err = e.alice.get_object().bucket("objects").key("nope").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchKey");
+    let err = e.bob.get_object().bucket("objects").key("dir/hello.txt").send().await.expect_err("other tenant");
+    assert_eq!(code(&err), "AccessDenied");
+
+    let once = e
+        .alice
+        .put_object()
+        .bucket("objects")
+        .key("dir/hello.txt")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"2"));
+    assert_eq!(status(&once.send().await.expect_err("exists")), 412);
+}
+
+#[tokio::test]
+async fn a_wrong_checksum_is_bad_digest_and_stores_nothing() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("digest").send().await.expect("create");
+    let err = e
+        .alice
+        .put_object()
+        .bucket("digest")
+        .key("k")
+        .content_md5("AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(ByteStream::from_static(b"payload"))
+        .send()
+        .await
+        .expect_err("bad md5");
+    assert_eq!(code(&err), "BadDigest");
+    let err = e
+        .alice
+        .put_object()
+        .bucket("digest")
+        .key("k")
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"payload"))
+        .send()
+        .await
+        .expect_err("bad crc32");
+    assert_eq!(code(&err), "BadDigest");
+    let err = e.alice.head_object().bucket("digest").key("k").send().await.expect_err("nothing stored");
+    assert_eq!(status(&err), 404);
+
+    let ok = e
+        .alice
+        .put_object()
+        .bucket("digest")
+        .key("k")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+        .body(ByteStream::from_static(b"hello world"))
+        .send()
+        .await
+        .expect("good checksum");
+    assert_eq!(ok.checksum_crc32_c(), Some("yZRlqg=="));
+    let head = e
+        .alice
+        .head_object()
+        .bucket("digest")
+        .key("k")
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.checksum_crc32_c(), Some("yZRlqg=="));
+}
+
+#[tokio::test]
+async fn versioning_keeps_versions_and_delete_markers_hide_keys() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("history").send().await.expect("create");
+    let status_of = |c: &Client| c.get_bucket_versioning().bucket("history").send();
+    assert_eq!(status_of(&e.alice).await.expect("get").status(), None);
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    e.alice.put_bucket_versioning().bucket("history").versioning_configuration(enabled).send().await.expect("enable");
+    assert_eq!(status_of(&e.alice).await.expect("get").status(), Some(&BucketVersioningStatus::Enabled));
+
+    let v1 = e
+        .alice
+        .put_object()
+        .bucket("history")
+        .key("doc")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .expect("v1");
+    let v2 = e
+        .alice
+        .put_object()
+        .bucket("history")
+        .key("doc")
+        .body(ByteStream::from_static(b"two"))
+        .send()
+        .await
+        .expect("v2");
+    let (v1, v2) = (v1.version_id().expect("id").to_owned(), v2.version_id().expect("id").to_owned());
+    assert_ne!(v1, v2);
+    let deleted = e.alice.delete_object().bucket("history").key("doc").send().await.expect("delete");
+    assert_eq!(deleted.delete_marker(), Some(true));
+    let marker = deleted.version_id().expect("marker id").to_owned();
+
+    let err = e.alice.get_object().bucket("history").key("doc").send().await.expect_err("hidden");
+    assert_eq!(code(&err), "NoSuchKey");
+    let headers = err.raw_response().map(|r| r.headers().get("x-amz-delete-marker").map(str::to_owned));
+    assert_eq!(headers.flatten().as_deref(), Some("true"));
+    let old = e.alice.get_object().bucket("history").key("doc").version_id(&v1).send().await.expect("v1 by id");
+    assert_eq!(body_of(old).await, b"one");
+    let err = e.alice.head_object().bucket("history").key("doc").version_id(&marker).send().await.expect_err("405");
+    assert_eq!(status(&err), 405);
+
+    let listing = e.alice.list_object_versions().bucket("history").send().await.expect("versions");
+    let ids: Vec<(&str, bool)> = listing
+        .versions()
+        .iter()
+        .map(|v| (v.version_id().unwrap_or_default(), v.is_latest().unwrap_or_default()))
+        .collect();
+    assert_eq!(ids, [(v2.as_str(), false), (v1.as_str(), false)]);
+    let markers: Vec<&str> = listing.delete_markers().iter().filter_map(|m| m.version_id()).collect();
+    assert_eq!(markers, [marker.as_str()]);
+    assert_eq!(listing.delete_markers()[0].is_latest(), Some(true));
+
+    e.alice.delete_object().bucket("history").key("doc").version_id(&marker).send().await.expect("undelete");
+    let current = e.alice.get_object().bucket("history").key("doc").send().await.expect("restored");
+    assert_eq!(current.version_id(), Some(v2.as_str()));
+    assert_eq!(body_of(current).await, b"two");
+}
+
+#[tokio::test]
+async fn listings_paginate_group_and_encode_like_s3() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("listing").send().await.expect("create");
+    for key in ["a/1", "a/2", "b+c d", "c/x", "d", "e"] {
+        e.alice.put_object().bucket("listing").key(key).body(ByteStream::from_static(b"x")).send().await.expect("put");
+    }
+    let grouped = e.alice.list_objects_v2().bucket("listing").delimiter("/").send().await.expect("list");
+    let keys: Vec<&str> = grouped.contents().iter().filter_map(|o| o.key()).collect();
+    let prefixes: Vec<&str> = grouped.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    assert_eq!((keys, prefixes), (vec!["b+c d", "d", "e"], vec!["a/", "c/"]));
+    assert_eq!(grouped.key_count(), Some(5));
+
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = e
+            .alice
+            .list_objects_v2()
+            .bucket("listing")
+            .max_keys(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("page");
+        seen.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(seen, ["a/1", "a/2", "b+c d", "c/x", "d", "e"]);
+
+    let flat = e.alice.list_objects().bucket("listing").delimiter("").max_keys(3).send().await.expect("v1");
+    assert_eq!(flat.contents().len(), 3, "an empty delimiter means none");
+    assert_eq!(flat.is_truncated(), Some(true));
+    assert_eq!(flat.next_marker(), Some("b+c d"));
+    let rest = e.alice.list_objects().bucket("listing").marker("b+c d").send().await.expect("v1 page 2");
+    assert_eq!(rest.contents().iter().filter_map(|o| o.key()).collect::<Vec<_>>(), ["c/x", "d", "e"]);
+
+    let encoded = e
+        .alice
+        .list_objects_v2()
+        .bucket("listing")
+        .prefix("b")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .expect("encoded");
+    assert_eq!(encoded.contents().first().and_then(|o| o.key()), Some("b%2Bc%20d"));
+}
+
+#[tokio::test]
+async fn copies_reuse_content_and_follow_the_metadata_directive() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("copies").send().await.expect("create");
+    e.alice
+        .put_object()
+        .bucket("copies")
+        .key("src")
+        .metadata("a", "1")
+        .content_type("text/plain")
+        .body(ByteStream::from_static(b"copied"))
+        .send()
+        .await
+        .expect("put");
+    let out = e.alice.copy_object().bucket("copies").key("dst").copy_source("copies/src").send().await.expect("copy");
+    assert!(out.copy_object_result().and_then(|r| r.e_tag()).is_some());
+    let dst = e.alice.get_object().bucket("copies").key("dst").send().await.expect("get copy");
+    assert_eq!(dst.metadata().and_then(|m| m.get("a")).map(String::as_str), Some("1"));
+    assert_eq!(body_of(dst).await, b"copied");
+
+    let err = e
+        .alice
+        .copy_object()
+        .bucket("copies")
+        .key("src")
+        .copy_source("copies/src")
+        .send()
+        .await
+        .expect_err("self copy");
+    assert_eq!(code(&err), "InvalidRequest");
+    e.alice
+        .copy_object()
+        .bucket("copies")
+        .key("src")
+        .copy_source("copies/src")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata("a", "2")
+        .send()
+        .await
+        .expect("self copy with REPLACE (rclone's mtime update)");
+    let head = e.alice.head_object().bucket("copies").key("src").send().await.expect("head");
+    assert_eq!(head.metadata().and_then(|m| m.get("a")).map(String::as_str), Some("2"));
+    assert_eq!(head.content_length(), Some(6), "content is preserved");
+}
+
+#[tokio::test]
+async fn delete_objects_reports_each_key() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("bulk").send().await.expect("create");
+    for key in ["x", "y"] {
+        e.alice.put_object().bucket("bulk").key(key).body(ByteStream::from_static(b"1")).send().await.expect("put");
+    }
+    let ids = ["x", "y", "never-existed"].map(|k| ObjectIdentifier::builder().key(k).build().expect("id"));
+    let delete = Delete::builder().set_objects(Some(ids.to_vec())).build().expect("delete");
+    let out = e.alice.delete_objects().bucket("bulk").delete(delete).send().await.expect("delete objects");
+    assert_eq!(out.deleted().len(), 3, "missing keys count as deleted, as in S3");
+    assert!(out.errors().is_empty());
+    let left = e.alice.list_objects_v2().bucket("bulk").send().await.expect("list");
+    assert!(left.contents().is_empty());
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_with_the_aws_error() {
+    let e = env().await;
+    let wrong_secret = client(&e.service, "AKALICE0000000000001", "not-the-secret");
+    let err = wrong_secret.list_buckets().send().await.expect_err("bad signature");
+    assert_eq!(code(&err), "SignatureDoesNotMatch");
+    let unknown = client(&e.service, "AKUNKNOWN00000000000", "whatever");
+    let err = unknown.list_buckets().send().await.expect_err("unknown key");
+    assert_eq!(code(&err), "InvalidAccessKeyId");
+}
