@@ -1,5 +1,7 @@
-//! Command-line interface: the subcommands and their arguments.
+//! Command-line interface: the subcommands and their arguments. Every setting has a flag and an environment
+//! variable (listed in `.env.example`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use s3ipfs_cid::Profile;
@@ -16,8 +18,67 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Run the S3 gateway.
+    Serve(ServeArgs),
+    /// Manage users and their access keys.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Print the IPFS CID of a file (what `ipfs add` prints), optionally writing its DAG as a CAR.
     Cid(CidArgs),
+}
+
+/// Where the embedded stores live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Directory of the embedded metadata database and the local CID store.
+    #[arg(long, env = "S3IPFS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// Arguments of `s3ipfs serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "S3IPFS_LISTEN", default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Storage location.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Region reported to clients and expected in signatures.
+    #[arg(long, env = "S3IPFS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Base domains for virtual-hosted-style requests (`bucket.DOMAIN`), comma-separated; path style always works.
+    #[arg(long = "domain", env = "S3IPFS_DOMAINS", value_delimiter = ',')]
+    pub domains: Vec<String>,
+    /// Accept SigV2 presigned URLs (what boto3 and aws-cli v1 generate by default).
+    #[arg(long, env = "S3IPFS_ALLOW_SIGV2", default_value_t = false)]
+    pub allow_sigv2: bool,
+    /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
+    #[arg(long, env = "S3IPFS_CID_PROFILE", default_value = "kubo-v1")]
+    pub cid_profile: Profile,
+    /// Email of the first user, created on first start.
+    #[arg(long, env = "S3IPFS_ROOT_EMAIL", default_value = "admin@localhost")]
+    pub root_email: String,
+    /// Access key id of the first user (generated and printed once when not given).
+    #[arg(long, env = "S3IPFS_ROOT_ACCESS_KEY", requires = "root_secret_key")]
+    pub root_access_key: Option<String>,
+    /// Secret key of the first user.
+    #[arg(long, env = "S3IPFS_ROOT_SECRET_KEY", hide_env_values = true, requires = "root_access_key")]
+    pub root_secret_key: Option<String>,
+}
+
+/// `s3ipfs user …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Register a user and print a new access key pair.
+    Create {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Storage location.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Arguments of `s3ipfs cid`.

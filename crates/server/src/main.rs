@@ -1,7 +1,11 @@
 //! `s3ipfs`: the S3-to-IPFS gateway binary and its tools.
 
+mod app;
 mod cid_command;
 mod cli;
+mod serve;
+mod stores;
+mod users;
 
 use std::process::ExitCode;
 
@@ -10,7 +14,9 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Cid(args) => cid_command::run(&args),
+        cli::Command::Cid(args) => cid_command::run(&args).map_err(|e| e.to_string()),
+        cli::Command::Serve(args) => serve::run_serve(&args),
+        cli::Command::User(command) => serve::run_user(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
