@@ -11,22 +11,38 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3ipfs-gateway/target
 # The CID vector suite lives beside the repository (../shared); override to point elsewhere.
 export S3IPFS_CID_VECTORS ?= $(abspath $(CURDIR)/../shared/cid-vectors)
 
-.PHONY: all build test test-deps lint fmt bench clean
+.PHONY: all build run test test-deps lint fmt bench clean
+
+BIN      := $(CARGO_TARGET_DIR)/release/s3ipfs
+VENV     := $(CURDIR)/.venv
+# `make run` settings (the same as `s3ipfs serve`'s environment variables).
+S3IPFS_LISTEN   ?= 127.0.0.1:9000
+S3IPFS_DATA_DIR ?= $(CURDIR)/data
+export S3IPFS_LISTEN S3IPFS_DATA_DIR
 
 all: build
 
 build:
-	$(CARGO) build $(CARGO_FLAGS) --workspace
+	$(CARGO) build $(CARGO_FLAGS) -p s3ipfs-server
 
-## test: install what the tests need, then run every test of the workspace.
+## run: build and start the gateway on the embedded stores; prints the endpoint and, on first start, the keys.
+run: build
+	$(BIN) serve
+
+## test: install what the tests need, then run every test: unit, conformance, in-process S3, end-to-end clients.
 test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test $(CARGO_FLAGS) --workspace --lib --bins --tests
+	$(CARGO) build $(CARGO_FLAGS) -p s3ipfs-server
+	env -u AWS_CA_BUNDLE S3IPFS_BIN=$(BIN) PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q tests/e2e
 
-## test-deps: tools the tests call (python3 generates the CID vector inputs).
+## test-deps: python3 (CID vector inputs), a venv with aws-cli v1, boto3 and pytest, rclone and curl from Debian.
 test-deps:
-	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
+	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	@test -f "$(S3IPFS_CID_VECTORS)/vectors.tsv" || { echo "missing $(S3IPFS_CID_VECTORS)/vectors.tsv"; exit 1; }
+	@test -x "$(VENV)/bin/pytest" || { python3 -m venv "$(VENV)" && "$(VENV)/bin/pip" install -q -r tests/e2e/requirements.txt; }
+	@command -v rclone >/dev/null && command -v curl >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone curl; }
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
