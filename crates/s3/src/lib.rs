@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+mod body;
 mod bucket;
 mod convert;
 pub mod error;

@@ -16,6 +16,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use crate::S3Api;
 use crate::access::caller;
+use crate::body;
 use crate::checksum::{self, Expected};
 use crate::convert::{self, bucket_name, object_key, reported_version, timestamp, version_id};
 use crate::error::service_error;
@@ -97,12 +98,12 @@ impl S3Api {
             checksums,
             condition,
         };
-        let body = input.body.unwrap_or_else(|| StreamingBlob::from(bytes::Bytes::new()));
+        let (body, body_failure) = body::watch(input.body.unwrap_or_else(|| StreamingBlob::from(bytes::Bytes::new())));
         let version = self
             .gateway
             .put_object(user, &bucket, &key, request, body, move |sums| expected.verify(sums))
             .await
-            .map_err(service_error)?;
+            .map_err(|err| body_failure.take().unwrap_or_else(|| service_error(err)))?;
         let meta = version.meta().ok_or_else(|| s3_error!(InternalError))?;
         let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&meta.checksums);
         let versioning = self.versioning_of(user, &bucket).await?;

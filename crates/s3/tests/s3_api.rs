@@ -17,18 +17,26 @@ struct Env {
 }
 
 fn client(service: &s3s::service::S3Service, id: &str, secret: &str) -> Client {
+    client_at(service, id, secret, "http://localhost:8014", true)
+}
+
+fn client_at(service: &s3s::service::S3Service, id: &str, secret: &str, endpoint: &str, path_style: bool) -> Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .http_client(s3s_aws::Client::from(service.clone()))
         .credentials_provider(Credentials::new(id, secret, None, None, "test"))
         .region(Region::new("us-east-1"))
-        .endpoint_url("http://localhost:8014")
-        .force_path_style(true)
+        .endpoint_url(endpoint)
+        .force_path_style(path_style)
         .build();
     Client::from_conf(config)
 }
 
 async fn env() -> Env {
+    env_with(ApiOptions::default()).await
+}
+
+async fn env_with(options: ApiOptions) -> Env {
     let meta = Arc::new(MemoryMeta::new());
     for (email, id) in [("alice@example.com", "AKALICE0000000000001"), ("bob@example.com", "AKBOB000000000000001")] {
         let user = meta.create_user(email).await.expect("user");
@@ -37,7 +45,7 @@ async fn env() -> Env {
             .expect("key");
     }
     let gateway = Gateway::new(meta, Arc::new(MemoryContent::new()), Profile::KUBO_V1);
-    let service = build_service(gateway, &ApiOptions::default()).expect("service");
+    let service = build_service(gateway, &options).expect("service");
     Env {
         alice: client(&service, "AKALICE0000000000001", "AKALICE0000000000001-secret"),
         bob: client(&service, "AKBOB000000000000001", "AKBOB000000000000001-secret"),
@@ -406,4 +414,56 @@ async fn bad_credentials_are_refused_with_the_aws_error() {
     let unknown = client(&e.service, "AKUNKNOWN00000000000", "whatever");
     let err = unknown.list_buckets().send().await.expect_err("unknown key");
     assert_eq!(code(&err), "InvalidAccessKeyId");
+}
+
+#[tokio::test]
+async fn virtual_hosted_style_requests_name_the_bucket_in_the_host() {
+    let options = ApiOptions { domains: vec!["s3.example.com".into()], ..ApiOptions::default() };
+    let e = env_with(options).await;
+    let vhost =
+        client_at(&e.service, "AKALICE0000000000001", "AKALICE0000000000001-secret", "http://s3.example.com", false);
+    vhost.create_bucket().bucket("hosted").send().await.expect("create via bucket.s3.example.com");
+    vhost
+        .put_object()
+        .bucket("hosted")
+        .key("a/b.txt")
+        .body(ByteStream::from_static(b"vhost"))
+        .send()
+        .await
+        .expect("put");
+    let listed = vhost.list_objects_v2().bucket("hosted").send().await.expect("list");
+    assert_eq!(listed.contents().first().and_then(|o| o.key()), Some("a/b.txt"));
+    let path =
+        client_at(&e.service, "AKALICE0000000000001", "AKALICE0000000000001-secret", "http://s3.example.com", true);
+    let got = path.get_object().bucket("hosted").key("a/b.txt").send().await.expect("path style still works");
+    assert_eq!(body_of(got).await, b"vhost");
+}
+
+#[tokio::test]
+async fn response_header_overrides_apply_to_get() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("overrides").send().await.expect("create");
+    e.alice
+        .put_object()
+        .bucket("overrides")
+        .key("k")
+        .content_type("text/plain")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    let got = e
+        .alice
+        .get_object()
+        .bucket("overrides")
+        .key("k")
+        .response_content_type("application/x-override")
+        .response_cache_control("no-store")
+        .response_content_disposition("attachment; filename=\"k.bin\"")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.content_type(), Some("application/x-override"));
+    assert_eq!(got.cache_control(), Some("no-store"));
+    assert_eq!(got.content_disposition(), Some("attachment; filename=\"k.bin\""));
 }
