@@ -32,6 +32,20 @@ def require(tool):
     return found
 
 
+def sign(request, payload_hash):
+    """SigV4-signs a botocore AWSRequest declaring `payload_hash` (UNSIGNED-PAYLOAD, STREAMING-…) as its payload."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.credentials import Credentials
+
+    class DeclaredPayload(S3SigV4Auth):
+        # botocore would replace x-amz-content-sha256 with a hash of the (absent) body.
+        def payload(self, request):
+            return payload_hash
+
+    DeclaredPayload(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    return request
+
+
 class Gateway:
     """A running gateway process with its endpoint and data directory."""
 

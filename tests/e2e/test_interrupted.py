@@ -4,11 +4,9 @@ import time
 from urllib.parse import urlparse
 
 import pytest
-from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from conftest import ACCESS_KEY, SECRET_KEY, Gateway
+from conftest import Gateway, sign
 from test_boto3 import s3_client
 
 DECLARED = 10 * 1024 * 1024
@@ -17,10 +15,8 @@ DECLARED = 10 * 1024 * 1024
 def start_partial_put(endpoint, bucket, key):
     """Sends a signed PUT declaring 10 MiB and only 1 MiB of body; returns the open socket."""
     url = f"{endpoint}/{bucket}/{key}"
-    request = AWSRequest(
-        method="PUT", url=url, headers={"Content-Length": str(DECLARED), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
-    )
-    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    request = AWSRequest(method="PUT", url=url, headers={"Content-Length": str(DECLARED)})
+    sign(request, "UNSIGNED-PAYLOAD")
     target = urlparse(url)
     sock = socket.create_connection((target.hostname, target.port))
     head = f"PUT {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\n"
