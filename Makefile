@@ -52,10 +52,19 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## bench: CID engine throughput against sha256sum/md5sum measured in the same run, and peak memory.
-bench:
+# The reference server for `make bench`, built once into a cache directory outside the clone.
+REF_ROOT   ?= $(HOME)/.cache/s3ipfs-gateway/s3s-fs
+REF_SERVER := $(REF_ROOT)/bin/s3s-fs
+
+## bench: CID engine vs sha256sum/md5sum, and S3 PUT/GET vs s3s-fs 0.17, each measured in the same run.
+bench: $(REF_SERVER)
 	@command -v sha256sum >/dev/null && command -v md5sum >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; }
 	$(CARGO) bench --ignore-rust-version -p s3ipfs-cid --bench throughput
+	S3IPFS_REF_SERVER=$(REF_SERVER) $(CARGO) bench --ignore-rust-version -p s3ipfs-server --bench s3_load
+
+$(REF_SERVER):
+	CARGO_TARGET_DIR=$(HOME)/.cache/s3ipfs-gateway/s3s-fs-target $(CARGO) install s3s-fs --version 0.17.0 \
+	  --features binary --ignore-rust-version --locked --root $(REF_ROOT)
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,264 @@
+//! `make bench`: PUT and GET of 4 KiB and 64 MiB objects against the gateway and against the reference server
+//! s3s-fs 0.17, measured in the same run with the same load generator, reported as ratios (gateway / reference).
+//!
+//! The load generator is deliberately lean (blocking keep-alive HTTP/1.1, SigV4 with UNSIGNED-PAYLOAD): the AWS SDK
+//! costs more CPU per request than a small PUT does. Set `S3IPFS_REF_SERVER` to the s3s-fs binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+const ACCESS: &str = "GKBENCHKEY0000000001";
+const SECRET: &str = "bench-secret-key-0123456789abcdefghijklm";
+const HEX: data_encoding::Encoding = data_encoding::HEXLOWER;
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(data);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// `YYYYMMDDTHHMMSSZ` for now.
+fn amz_date() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A request head signed with SigV4 (UNSIGNED-PAYLOAD).
+fn signed_head(method: &str, host: &str, path: &str, content_length: usize) -> String {
+    let date = amz_date();
+    let canonical = format!(
+        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{date}\n\n\
+         host;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
+    );
+    let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
+    let to_sign = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", HEX.encode(&Sha256::digest(canonical)));
+    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), &date.as_bytes()[..8]);
+    for part in ["us-east-1", "s3", "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    let signature = HEX.encode(&hmac(&key, to_sign.as_bytes()));
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: {date}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={ACCESS}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, \
+         Signature={signature}\r\nContent-Length: {content_length}\r\n\r\n"
+    )
+}
+
+/// One keep-alive connection.
+struct Conn {
+    host: String,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(host: &str) -> Self {
+        let stream = TcpStream::connect(host).expect("connect to server");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn { host: host.to_owned(), reader: BufReader::with_capacity(256 * 1024, stream) }
+    }
+
+    /// Sends a request and reads the whole response; returns status and body length.
+    fn call(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, usize) {
+        let head = signed_head(method, &self.host, path, body.len());
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes()).expect("send head");
+        stream.write_all(body).expect("send body");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut left = if method == "HEAD" { 0 } else { length };
+        let mut sink = vec![0u8; 256 * 1024];
+        while left > 0 {
+            let want = left.min(sink.len());
+            let n = self.reader.read(&mut sink[..want]).expect("body");
+            assert!(n > 0, "connection closed mid-body");
+            left -= n;
+        }
+        (status, length)
+    }
+}
+
+/// Runs `ops` requests spread over `conns` connections; returns the wall time.
+fn run(
+    host: &str,
+    conns: usize,
+    ops: usize,
+    method: &'static str,
+    key_of: fn(usize) -> String,
+    body: Arc<Vec<u8>>,
+) -> Duration {
+    let start = Instant::now();
+    let workers: Vec<_> = (0..conns)
+        .map(|w| {
+            let (host, body) = (host.to_owned(), Arc::clone(&body));
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(&host);
+                for i in (w..ops).step_by(conns) {
+                    let (status, _) =
+                        conn.call(method, &format!("/bench/{}", key_of(i)), if method == "PUT" { &body } else { &[] });
+                    assert_eq!(status, 200, "{method} {} on {host}", key_of(i));
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().expect("worker"));
+    start.elapsed()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn wait_for(host: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(host).is_err() {
+        assert!(Instant::now() < deadline, "server at {host} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    host: String,
+}
+
+impl Server {
+    fn gateway(dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_s3ipfs"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir)
+            .env("S3IPFS_ROOT_ACCESS_KEY", ACCESS)
+            .env("S3IPFS_ROOT_SECRET_KEY", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the gateway");
+        Server { name: "s3ipfs", child, host: format!("127.0.0.1:{port}") }
+    }
+
+    fn reference(binary: &str, dir: &Path) -> Self {
+        let port = free_port();
+        std::fs::create_dir_all(dir).expect("reference root");
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        Server { name: "s3s-fs", child, host: format!("127.0.0.1:{port}") }
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (label, method, object size, connections, operations)
+const CASES: [(&str, &str, usize, usize, usize); 4] = [
+    ("PUT 4 KiB", "PUT", 4096, 16, 4000),
+    ("GET 4 KiB", "GET", 4096, 16, 8000),
+    ("PUT 64 MiB", "PUT", 64 << 20, 4, 12),
+    ("GET 64 MiB", "GET", 64 << 20, 4, 12),
+];
+
+fn measure(server: &Server) -> Vec<f64> {
+    wait_for(&server.host);
+    let (status, _) = Conn::open(&server.host).call("PUT", "/bench", &[]);
+    assert_eq!(status, 200, "create bucket on {}", server.name);
+    CASES
+        .iter()
+        .map(|&(_, method, size, conns, ops)| {
+            let mut body = vec![0u8; if method == "PUT" { size } else { 0 }];
+            body.iter_mut().enumerate().for_each(|(i, b)| *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8);
+            let key_of: fn(usize) -> String =
+                if size == 4096 { |i| format!("small-{}", i % 4000) } else { |i| format!("large-{i}") };
+            let took = run(&server.host, conns, ops, method, key_of, Arc::new(body));
+            if size == 4096 { ops as f64 / took.as_secs_f64() } else { (ops * size) as f64 / 1e6 / took.as_secs_f64() }
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let Ok(reference) = std::env::var("S3IPFS_REF_SERVER") else {
+        eprintln!("S3IPFS_REF_SERVER must name the s3s-fs 0.17 binary (make bench installs it)");
+        return ExitCode::FAILURE;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = Server::gateway(&dir.path().join("gateway"));
+    let gateway_figures = measure(&gateway);
+    let gateway_rss = gateway.peak_rss_mib();
+    drop(gateway);
+    let reference_server = Server::reference(&reference, &dir.path().join("s3s-fs"));
+    let reference_figures = measure(&reference_server);
+    let reference_rss = reference_server.peak_rss_mib();
+
+    println!("S3 load over loopback, same load generator, same run (ratio = s3ipfs / s3s-fs 0.17)");
+    println!("{:<12} {:>14} {:>14} {:>8}", "case", "s3ipfs", "s3s-fs", "ratio");
+    for (i, (label, _, size, conns, ops)) in CASES.iter().enumerate() {
+        let unit = if *size == 4096 { "ops/s" } else { "MB/s" };
+        println!(
+            "{label:<12} {:>8.1} {unit:<5} {:>8.1} {unit:<5} {:>8.2}   ({ops} ops, {conns} connections)",
+            gateway_figures[i],
+            reference_figures[i],
+            gateway_figures[i] / reference_figures[i]
+        );
+    }
+    println!("peak RSS     {gateway_rss:>8.1} MiB   {reference_rss:>8.1} MiB");
+    ExitCode::SUCCESS
+}
