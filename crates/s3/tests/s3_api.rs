@@ -467,3 +467,112 @@ async fn response_header_overrides_apply_to_get() {
     assert_eq!(got.cache_control(), Some("no-store"));
     assert_eq!(got.content_disposition(), Some("attachment; filename=\"k.bin\""));
 }
+
+#[tokio::test]
+async fn date_conditions_and_stored_headers_follow_s3() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("dates").send().await.expect("create");
+    e.alice
+        .put_object()
+        .bucket("dates")
+        .key("k")
+        .content_disposition("inline")
+        .content_language("fr")
+        .expires(aws_sdk_s3::primitives::DateTime::from_secs(4_102_444_800))
+        .body(ByteStream::from_static(b"dated"))
+        .send()
+        .await
+        .expect("put");
+    let head = e.alice.head_object().bucket("dates").key("k").send().await.expect("head");
+    assert_eq!((head.content_disposition(), head.content_language()), (Some("inline"), Some("fr")));
+    assert_eq!(head.expires_string(), Some("Fri, 01 Jan 2100 00:00:00 GMT"));
+    let modified = head.last_modified().expect("last modified").secs();
+    let at = aws_sdk_s3::primitives::DateTime::from_secs;
+    let get = || e.alice.get_object().bucket("dates").key("k");
+    assert_eq!(status(&get().if_modified_since(at(modified)).send().await.expect_err("not modified")), 304);
+    get().if_modified_since(at(modified - 3600)).send().await.expect("modified since an hour earlier");
+    assert_eq!(status(&get().if_unmodified_since(at(modified - 3600)).send().await.expect_err("modified")), 412);
+    get().if_unmodified_since(at(modified + 3600)).send().await.expect("unmodified");
+}
+
+#[tokio::test]
+async fn start_after_and_fetch_owner_shape_list_v2() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("startafter").send().await.expect("create");
+    for key in ["a", "b", "c"] {
+        e.alice
+            .put_object()
+            .bucket("startafter")
+            .key(key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+    }
+    let out = e.alice.list_objects_v2().bucket("startafter").start_after("a").send().await.expect("list");
+    assert_eq!(out.contents().iter().filter_map(|o| o.key()).collect::<Vec<_>>(), ["b", "c"]);
+    assert!(out.contents().iter().all(|o| o.owner().is_none()), "no owner unless fetch-owner");
+    let owned = e.alice.list_objects_v2().bucket("startafter").fetch_owner(true).send().await.expect("list");
+    assert!(owned.contents().iter().all(|o| o.owner().and_then(|w| w.id()).is_some()));
+    let err = e
+        .alice
+        .list_objects_v2()
+        .bucket("startafter")
+        .continuation_token("!!not-a-token!!")
+        .send()
+        .await
+        .expect_err("bad token");
+    assert_eq!(code(&err), "InvalidArgument");
+}
+
+#[tokio::test]
+async fn suspended_versioning_writes_the_null_version_and_keeps_older_ones() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("suspend").send().await.expect("create");
+    let set = |status| {
+        e.alice
+            .put_bucket_versioning()
+            .bucket("suspend")
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+    };
+    set(BucketVersioningStatus::Enabled).await.expect("enable");
+    let kept =
+        e.alice.put_object().bucket("suspend").key("k").body(ByteStream::from_static(b"v1")).send().await.expect("v1");
+    set(BucketVersioningStatus::Suspended).await.expect("suspend");
+    for body in [&b"n1"[..], b"n2"] {
+        let out = e
+            .alice
+            .put_object()
+            .bucket("suspend")
+            .key("k")
+            .body(ByteStream::from_static(body))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(out.version_id(), Some("null"));
+    }
+    let listing = e.alice.list_object_versions().bucket("suspend").send().await.expect("versions");
+    let ids: Vec<&str> = listing.versions().iter().filter_map(|v| v.version_id()).collect();
+    assert_eq!(ids, ["null", kept.version_id().expect("id")], "the second null write replaced the first");
+    let current = e.alice.get_object().bucket("suspend").key("k").send().await.expect("get");
+    assert_eq!(body_of(current).await, b"n2");
+}
+
+#[tokio::test]
+async fn malformed_versioning_xml_is_rejected_and_changes_nothing() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("xml").send().await.expect("create");
+    let config = VersioningConfiguration::builder().status(BucketVersioningStatus::from("Sideways")).build();
+    let err = e
+        .alice
+        .put_bucket_versioning()
+        .bucket("xml")
+        .versioning_configuration(config)
+        .send()
+        .await
+        .expect_err("bad status");
+    assert_eq!(code(&err), "MalformedXML");
+    let status = e.alice.get_bucket_versioning().bucket("xml").send().await.expect("get");
+    assert_eq!(status.status(), None);
+}
