@@ -67,6 +67,62 @@ fn check_conditions(
     }
 }
 
+/// The preconditions of a GET or HEAD: If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since.
+type Conditions<'a> =
+    (Option<&'a ETagCondition>, Option<&'a ETagCondition>, Option<&'a Timestamp>, Option<&'a Timestamp>);
+
+/// What a GET or HEAD addresses, read from either input.
+struct Addressed<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+    conditions: Conditions<'a>,
+    range: Option<&'a s3s::dto::Range>,
+    checksum_mode: Option<&'a ChecksumMode>,
+}
+
+/// What GET and HEAD both answer about a version.
+struct Presented {
+    bytes: std::ops::Range<u64>,
+    content_range: Option<String>,
+    e_tag: s3s::dto::ETag,
+    last_modified: Timestamp,
+    metadata: s3s::dto::Metadata,
+    headers: s3ipfs_core::ObjectHeaders,
+    version_id: Option<String>,
+    checksums: [Option<String>; 5],
+}
+
+/// Fills a GetObjectOutput or HeadObjectOutput (same field names) from a [`Presented`], plus extra fields.
+macro_rules! present_as {
+    ($output:ident, $p:expr $(, $field:ident: $value:expr)* $(,)?) => {{
+        let p: Presented = $p;
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = p.checksums;
+        $output {
+            content_length: i64::try_from(p.bytes.end - p.bytes.start).ok(),
+            content_range: p.content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(p.e_tag),
+            last_modified: Some(p.last_modified),
+            metadata: Some(p.metadata),
+            content_type: p.headers.content_type,
+            content_encoding: p.headers.content_encoding,
+            content_disposition: p.headers.content_disposition,
+            content_language: p.headers.content_language,
+            cache_control: p.headers.cache_control,
+            expires: p.headers.expires,
+            version_id: p.version_id,
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 impl S3Api {
     async fn versioning_of(&self, user: UserId, bucket: &s3ipfs_core::BucketName) -> S3Result<Versioning> {
         Ok(self.gateway.bucket_for(user, bucket).await.map_err(service_error)?.versioning)
@@ -129,20 +185,13 @@ impl S3Api {
         self.gateway.object_version(user, &bucket, &key, id.as_ref()).await.map_err(lookup_error)
     }
 
-    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let user = caller(&req)?;
-        let input = req.input;
-        let version = self.lookup(user, &input.bucket, &input.key, input.version_id.as_deref()).await?;
+    /// Looks up the version a GET or HEAD addresses, checks its preconditions and prepares what both answer.
+    async fn present(&self, user: UserId, request: Addressed<'_>) -> S3Result<(ObjectVersion, Presented)> {
+        let version = self.lookup(user, request.bucket, request.key, request.version_id).await?;
         let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
-        check_conditions(
-            meta,
-            version.modified_at,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let range = match &input.range {
+        let c = request.conditions;
+        check_conditions(meta, version.modified_at, c.0, c.1, c.2, c.3)?;
+        let range = match request.range {
             Some(range) => Some(
                 range
                     .check(meta.size)
@@ -150,37 +199,42 @@ impl S3Api {
             ),
             None => None,
         };
-        let bytes = range.clone().unwrap_or(0..meta.size);
-        let stream = self.gateway.read_object(&version, bytes.clone()).await.map_err(service_error)?;
-        let body = StreamingBlob::wrap(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
-        let full = range.is_none();
         let versioning = self.versioning_of(user, &version.bucket).await?;
-        let checksums = full && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let [crc32, crc32c, crc64nvme, sha1, sha256] =
-            if checksums { checksum::stored(&meta.checksums) } else { Default::default() };
-        let output = GetObjectOutput {
-            body: Some(body),
-            content_length: i64::try_from(bytes.end - bytes.start).ok(),
+        // Whole-object checksums only describe whole-object responses.
+        let checksums = range.is_none() && request.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let presented = Presented {
+            bytes: range.clone().unwrap_or(0..meta.size),
             content_range: range.map(|r| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)),
-            accept_ranges: Some("bytes".to_owned()),
-            e_tag: Some(convert::etag(meta)),
-            last_modified: Some(timestamp(version.modified_at)),
-            metadata: Some(convert::response_meta(meta)),
-            content_type: meta.headers.content_type.clone(),
-            content_encoding: meta.headers.content_encoding.clone(),
-            content_disposition: meta.headers.content_disposition.clone(),
-            content_language: meta.headers.content_language.clone(),
-            cache_control: meta.headers.cache_control.clone(),
-            expires: meta.headers.expires.clone(),
+            e_tag: convert::etag(meta),
+            last_modified: timestamp(version.modified_at),
+            metadata: convert::response_meta(meta),
+            headers: meta.headers.clone(),
             version_id: reported_version(&version.version_id, versioning),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            ..Default::default()
+            checksums: if checksums { checksum::stored(&meta.checksums) } else { Default::default() },
         };
-        Ok(S3Response::new(output))
+        Ok((version, presented))
+    }
+
+    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let user = caller(&req)?;
+        let i = &req.input;
+        let addressed = Addressed {
+            bucket: &i.bucket,
+            key: &i.key,
+            version_id: i.version_id.as_deref(),
+            conditions: (
+                i.if_match.as_ref(),
+                i.if_none_match.as_ref(),
+                i.if_modified_since.as_ref(),
+                i.if_unmodified_since.as_ref(),
+            ),
+            range: i.range.as_ref(),
+            checksum_mode: i.checksum_mode.as_ref(),
+        };
+        let (version, presented) = self.present(user, addressed).await?;
+        let stream = self.gateway.read_object(&version, presented.bytes.clone()).await.map_err(service_error)?;
+        let body = StreamingBlob::wrap(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+        Ok(S3Response::new(present_as!(GetObjectOutput, presented, body: Some(body))))
     }
 
     pub(crate) async fn op_head_object(
@@ -188,50 +242,22 @@ impl S3Api {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let user = caller(&req)?;
-        let input = req.input;
-        let version = self.lookup(user, &input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
-        check_conditions(
-            meta,
-            version.modified_at,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let versioning = self.versioning_of(user, &version.bucket).await?;
-        let checksums = input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let [crc32, crc32c, crc64nvme, sha1, sha256] =
-            if checksums { checksum::stored(&meta.checksums) } else { Default::default() };
-        let (content_length, content_range) = match &input.range {
-            Some(range) => {
-                let r = range.check(meta.size).map_err(|_| s3_error!(InvalidRange))?;
-                (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)))
-            }
-            None => (meta.size, None),
+        let i = &req.input;
+        let addressed = Addressed {
+            bucket: &i.bucket,
+            key: &i.key,
+            version_id: i.version_id.as_deref(),
+            conditions: (
+                i.if_match.as_ref(),
+                i.if_none_match.as_ref(),
+                i.if_modified_since.as_ref(),
+                i.if_unmodified_since.as_ref(),
+            ),
+            range: i.range.as_ref(),
+            checksum_mode: i.checksum_mode.as_ref(),
         };
-        let output = HeadObjectOutput {
-            content_length: i64::try_from(content_length).ok(),
-            content_range,
-            accept_ranges: Some("bytes".to_owned()),
-            e_tag: Some(convert::etag(meta)),
-            last_modified: Some(timestamp(version.modified_at)),
-            metadata: Some(convert::response_meta(meta)),
-            content_type: meta.headers.content_type.clone(),
-            content_encoding: meta.headers.content_encoding.clone(),
-            content_disposition: meta.headers.content_disposition.clone(),
-            content_language: meta.headers.content_language.clone(),
-            cache_control: meta.headers.cache_control.clone(),
-            expires: meta.headers.expires.clone(),
-            version_id: reported_version(&version.version_id, versioning),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            ..Default::default()
-        };
-        Ok(S3Response::new(output))
+        let (_, presented) = self.present(user, addressed).await?;
+        Ok(S3Response::new(present_as!(HeadObjectOutput, presented)))
     }
 
     pub(crate) async fn op_delete_object(
