@@ -68,7 +68,7 @@ class Gateway:
             line = self.proc.stdout.readline()
             if not line:
                 break
-            match = re.search(r"listening on (http://\S+)", line)
+            match = re.search(r"listening on (https?://\S+)", line)
             if match:
                 self.endpoint = match.group(1)
         if self.endpoint is None:
@@ -96,6 +96,26 @@ def gateway(tmp_path):
     gw = Gateway(tmp_path / "data")
     yield gw
     assert gw.stop() == 0, "the gateway shuts down cleanly on SIGTERM"
+
+
+def self_signed_certificate(directory):
+    """A throwaway certificate for 127.0.0.1, made with the openssl CLI; returns (cert, key) paths."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [require("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def gateway_tls(tmp_path):
+    cert, key = self_signed_certificate(tmp_path)
+    gw = Gateway(tmp_path / "data", ["--tls-cert", str(cert), "--tls-key", str(key)])
+    gw.ca_bundle = str(cert)
+    yield gw
+    assert gw.stop() == 0
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ pub enum StartError {
     /// The S3 service could not be built.
     #[error(transparent)]
     Service(#[from] s3ipfs_s3::BuildError),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -42,6 +45,7 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     service: S3Service,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     /// Set when this start created the root user.
     pub root: RootUser,
 }
@@ -61,14 +65,24 @@ impl Application {
         let options =
             ApiOptions { region: args.region.clone(), domains: args.domains.clone(), allow_sigv2: args.allow_sigv2 };
         let service = build_service(gateway, &options)?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        Ok(Application { listener, service, root })
+        Ok(Application { listener, service, tls, root })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The URL clients use: `https://` when TLS is configured.
+    pub fn endpoint(&self) -> std::io::Result<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}", self.local_addr()?))
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for open connections to finish.
@@ -89,13 +103,31 @@ impl Application {
             };
             // Small requests and responses must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), self.service.clone()).into_owned();
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+            let service = self.service.clone();
+            match &self.tls {
+                None => {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                    tokio::spawn(async move {
+                        if let Err(err) = conn.await {
+                            tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        }
+                    });
                 }
-            });
+                Some(acceptor) => {
+                    // The handshake runs in the connection's own task: a slow client cannot stall the accept loop.
+                    let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(stream) => stream,
+                            Err(err) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                        };
+                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                        if let Err(err) = conn.await {
+                            tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        }
+                    });
+                }
+            }
         }
         tracing::info!(connections = graceful.count(), "shutting down: draining connections");
         graceful.shutdown().await;

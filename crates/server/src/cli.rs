@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// Accept SigV2 presigned URLs (what boto3 and aws-cli v1 generate by default).
     #[arg(long, env = "S3IPFS_ALLOW_SIGV2", default_value_t = false)]
     pub allow_sigv2: bool,
+    /// PEM certificate chain: serve HTTPS (the SDKs send checksum trailers only over HTTPS).
+    #[arg(long, env = "S3IPFS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, env = "S3IPFS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
     #[arg(long, env = "S3IPFS_CID_PROFILE", default_value = "kubo-v1")]
     pub cid_profile: Profile,

@@ -5,6 +5,7 @@ mod cid_command;
 mod cli;
 mod serve;
 mod stores;
+mod tls;
 mod users;
 
 use std::process::ExitCode;

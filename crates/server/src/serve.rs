@@ -19,7 +19,7 @@ pub fn run_serve(args: &ServeArgs) -> Result<(), String> {
     runtime()?.block_on(async {
         let app = Application::build(args).await.map_err(|e| e.to_string())?;
         let addr = app.local_addr().map_err(|e| e.to_string())?;
-        let endpoint = format!("http://{addr}");
+        let endpoint = app.endpoint().map_err(|e| e.to_string())?;
         if let users::RootUser::Created(key) = &app.root {
             println!("Created the first user {} with this access key (shown once):", args.root_email);
             println!("  AWS_ACCESS_KEY_ID={}", key.id);
