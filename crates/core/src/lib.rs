@@ -15,7 +15,10 @@ pub use content::{ByteStream, ContentError, ContentStore, ContentWriter};
 pub use memory::MemoryMeta;
 pub use memory_content::MemoryContent;
 pub use meta::{MetaError, MetaStore, NewVersion, UploadId};
-pub use model::{AccessKey, Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, User, VersionState, Versioning};
+pub use model::{
+    AccessKey, Bucket, MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, User, VersionState,
+    Versioning,
+};
 pub use names::{BucketName, NameError, ObjectKey, UserId, VersionId};
 pub use service::{Gateway, ServiceError};
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
 use crate::meta::{MetaError, MetaStore, NewVersion, UploadId};
-use crate::model::{AccessKey, Bucket, ObjectVersion, User, VersionState, Versioning};
+use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 #[derive(Debug)]
@@ -25,6 +25,7 @@ struct State {
     buckets: BTreeMap<BucketName, Bucket>,
     rows: Vec<Row>,
     refs: HashMap<Cid, u64>,
+    multiparts: BTreeMap<String, (MultipartUpload, BTreeMap<u32, UploadPart>)>,
 }
 
 impl State {
@@ -181,6 +182,7 @@ impl MetaStore for MemoryMeta {
             return Err(MetaError::BucketNotEmpty);
         }
         s.rows.retain(|r| &r.version.bucket != name);
+        s.multiparts.retain(|_, (upload, _)| &upload.bucket != name);
         s.buckets.remove(name);
         Ok(())
     }
@@ -310,5 +312,63 @@ impl MetaStore for MemoryMeta {
             }
         }
         Ok(count)
+    }
+
+    async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
+        let mut s = self.lock()?;
+        if !s.buckets.contains_key(&upload.bucket) {
+            return Err(MetaError::NoSuchBucket);
+        }
+        s.multiparts.insert(upload.id.clone(), (upload.clone(), BTreeMap::new()));
+        Ok(())
+    }
+
+    async fn multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError> {
+        Ok(self.lock()?.multiparts.get(id).map(|(u, _)| u.clone()))
+    }
+
+    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError> {
+        let mut s = self.lock()?;
+        let (_, parts) = s.multiparts.get_mut(upload_id).ok_or(MetaError::NoSuchUpload)?;
+        Ok(parts.insert(part.number, part.clone()))
+    }
+
+    async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError> {
+        let s = self.lock()?;
+        let (_, parts) = s.multiparts.get(upload_id).ok_or(MetaError::NoSuchUpload)?;
+        Ok(parts.range(after.saturating_add(1)..).map(|(_, p)| p.clone()).take(limit).collect())
+    }
+
+    async fn multiparts(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, MetaError> {
+        let s = self.lock()?;
+        let mut found: Vec<&MultipartUpload> = s
+            .multiparts
+            .values()
+            .map(|(u, _)| u)
+            .filter(|u| &u.bucket == bucket && u.key.as_str().starts_with(prefix))
+            .filter(|u| after.is_none_or(|(k, id)| (u.key.as_str(), u.id.as_str()) > (k, id)))
+            .collect();
+        found.sort_by(|a, b| (a.key.as_str(), a.id.as_str()).cmp(&(b.key.as_str(), b.id.as_str())));
+        Ok(found.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError> {
+        let mut s = self.lock()?;
+        let (_, parts) = s.multiparts.remove(id).ok_or(MetaError::NoSuchUpload)?;
+        Ok(parts.into_values().collect())
+    }
+
+    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError> {
+        Ok(self.lock()?.multiparts.values().any(|(_, parts)| parts.values().any(|p| &p.cid == cid)))
+    }
+
+    async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {
+        Ok(self.lock()?.multiparts.values().map(|(u, _)| u).filter(|u| u.initiated < before).cloned().collect())
     }
 }

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
-use crate::model::{AccessKey, Bucket, ObjectVersion, User, VersionState, Versioning};
+use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 /// A pending upload's handle, returned by [`MetaStore::begin_version`].
@@ -149,4 +149,28 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn content_refs(&self, cid: &Cid) -> Result<u64, MetaError>;
     /// Aborts pending versions begun before `before` (uploads a crash interrupted); returns how many.
     async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError>;
+
+    /// Records a new multipart upload (`NoSuchBucket` if its bucket is gone).
+    async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError>;
+    /// The multipart upload with this id.
+    async fn multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError>;
+    /// Stores a part (`NoSuchUpload` if the upload is gone), replacing one with the same number; returns the replaced part.
+    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError>;
+    /// Parts numbered above `after`, ascending, at most `limit`.
+    async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError>;
+    /// Uploads of `bucket` whose key starts with `prefix`, ordered by key then upload id, strictly after the
+    /// `(key, upload id)` position `after`; at most `limit`.
+    async fn multiparts(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, MetaError>;
+    /// Removes an upload and its parts (complete or abort); returns the parts it had (`NoSuchUpload` if gone).
+    async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError>;
+    /// Whether any part of a live multipart upload stores its bytes under `cid`.
+    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError>;
+    /// Uploads initiated before `before` (abandoned, for expiry).
+    async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError>;
 }

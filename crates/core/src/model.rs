@@ -156,3 +156,50 @@ impl ObjectVersion {
         }
     }
 }
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    /// The upload id clients quote (32 generated characters).
+    pub id: String,
+    /// Target bucket.
+    pub bucket: BucketName,
+    /// Target key.
+    pub key: ObjectKey,
+    /// When CreateMultipartUpload ran.
+    pub initiated: SystemTime,
+    /// Headers the completed object will carry.
+    pub headers: ObjectHeaders,
+    /// User metadata the completed object will carry.
+    pub user_meta: BTreeMap<String, String>,
+}
+
+/// One uploaded part of a multipart upload. Its bytes are stored as content under `cid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPart {
+    /// 1 to 10000.
+    pub number: u32,
+    /// Part size in bytes.
+    pub size: u64,
+    /// The content holding the part's bytes (its CID under the gateway's profile).
+    pub cid: Cid,
+    /// The part's MD5 (its ETag) and the checksums the client sent.
+    pub checksums: Checksums,
+    /// The part's leaves, so an aligned upload's DAG is assembled without re-hashing.
+    pub leaves: Vec<s3ipfs_cid::DagLink>,
+    /// When the part was (last) uploaded.
+    pub modified_at: SystemTime,
+}
+
+impl UploadPart {
+    /// The same part with another modification time (tests compare parts whose times come from a store).
+    pub fn with_time(mut self, modified_at: SystemTime) -> Self {
+        self.modified_at = modified_at;
+        self
+    }
+
+    /// The part's ETag: its hex MD5 in quotes.
+    pub fn etag(&self) -> String {
+        self.checksums.etag().unwrap_or_default()
+    }
+}

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use s3ipfs_cid::Cid;
 use s3ipfs_core::{
-    AccessKey, Bucket, BucketName, MetaError, MetaStore, NewVersion, ObjectKey, ObjectVersion, UploadId, User, UserId,
-    VersionId, VersionState, Versioning,
+    AccessKey, Bucket, BucketName, MetaError, MetaStore, MultipartUpload, NewVersion, ObjectKey, ObjectVersion,
+    UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
 };
 
 use crate::sqlite_rows::{
@@ -39,7 +39,7 @@ pub struct SqliteMeta {
     conn: Arc<Mutex<Connection>>,
 }
 
-fn backend(err: impl std::fmt::Display) -> MetaError {
+pub(crate) fn backend(err: impl std::fmt::Display) -> MetaError {
     MetaError::Backend { message: err.to_string() }
 }
 
@@ -99,7 +99,7 @@ impl SqliteMeta {
     }
 
     /// Runs `f` with the connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
     ) -> Result<T, MetaError> {
@@ -209,7 +209,7 @@ fn insert_pending(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Re
     Ok(tx.last_insert_rowid())
 }
 
-fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, MetaError> {
+pub(crate) fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, MetaError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)
 }
 
@@ -530,6 +530,49 @@ impl MetaStore for SqliteMeta {
             Ok(n as u64)
         })
         .await
+    }
+
+    async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
+        self.sql_create_multipart(upload).await
+    }
+
+    async fn multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError> {
+        self.sql_multipart(id).await
+    }
+
+    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError> {
+        self.sql_put_part(upload_id, part).await
+    }
+
+    async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError> {
+        self.sql_parts(upload_id, after, limit).await
+    }
+
+    async fn multiparts(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, MetaError> {
+        self.sql_multiparts(bucket, prefix, after, limit).await
+    }
+
+    async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError> {
+        self.sql_remove_multipart(id).await
+    }
+
+    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError> {
+        let cid = cid.to_bytes();
+        self.with(move |conn| {
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM multipart_parts WHERE cid = ?1)", params![cid], |r| r.get(0))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {
+        self.sql_stale_multiparts(before).await
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use s3ipfs_cid::{Cid, cid::RAW};
 
 use crate::meta::{MetaError, MetaStore, NewVersion};
-use crate::model::{AccessKey, Bucket, ObjectMeta, ObjectVersion, VersionState, Versioning};
+use crate::model::{
+    AccessKey, Bucket, MultipartUpload, ObjectMeta, ObjectVersion, UploadPart, VersionState, Versioning,
+};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 fn bucket_name(name: &str) -> BucketName {
@@ -275,6 +277,76 @@ pub async fn concurrent_commits_are_totally_ordered(store: &dyn MetaStore) {
     assert_eq!(store.latest_version(&b, &key("hot")).await.expect("latest").as_ref(), Some(newest));
 }
 
+fn upload(id: &str, bucket: &BucketName, k: &str, initiated: SystemTime) -> MultipartUpload {
+    MultipartUpload {
+        id: id.to_owned(),
+        bucket: bucket.clone(),
+        key: key(k),
+        initiated,
+        headers: crate::model::ObjectHeaders { content_type: Some("text/plain".into()), ..Default::default() },
+        user_meta: [("color".to_owned(), "blue".to_owned())].into(),
+    }
+}
+
+fn part(number: u32, seed: u8) -> UploadPart {
+    let leaf = s3ipfs_cid::DagLink { cid: cid(seed), file_size: 262_144, dag_size: 262_144 };
+    UploadPart {
+        number,
+        size: 262_144 + u64::from(seed),
+        cid: cid(seed),
+        checksums: s3ipfs_cid::Checksums { md5: Some([seed; 16]), crc32: Some(u32::from(seed)), ..Default::default() },
+        leaves: vec![leaf, leaf],
+        modified_at: SystemTime::now(),
+    }
+}
+
+/// Multipart uploads keep their parts (a re-upload replaces one) until completed or aborted; listings paginate.
+pub async fn multipart_uploads_keep_parts_until_removed(store: &dyn MetaStore) {
+    let b = new_bucket(store, "multi", Versioning::Unversioned).await;
+    // Whole seconds: stores may keep only milliseconds.
+    let now_secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs - 3600);
+    for (id, k, when) in [("u2", "b", SystemTime::now()), ("u1", "b", old), ("u3", "a", SystemTime::now())] {
+        store.create_multipart(&upload(id, &b, k, when)).await.expect("create");
+    }
+    assert_eq!(
+        store.create_multipart(&upload("x", &bucket_name("gone"), "k", old)).await,
+        Err(MetaError::NoSuchBucket)
+    );
+    let found = store.multipart("u1").await.expect("get").expect("exists");
+    assert_eq!(found, upload("u1", &b, "b", old));
+    assert_eq!(store.multipart("nope").await.expect("get"), None);
+
+    for (n, seed) in [(3, 3), (1, 1), (2, 2)] {
+        assert_eq!(store.put_part("u1", &part(n, seed)).await.expect("part"), None);
+    }
+    let replaced = store.put_part("u1", &part(2, 9)).await.expect("replace").expect("old part returned");
+    assert_eq!(replaced.cid, cid(2));
+    let parts = store.parts("u1", 0, 100).await.expect("parts");
+    assert_eq!(
+        parts.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(),
+        [(1, 262_145), (2, 262_153), (3, 262_147)]
+    );
+    assert_eq!(parts[0], part(1, 1).with_time(parts[0].modified_at));
+    assert_eq!(store.parts("u1", 1, 1).await.expect("page").iter().map(|p| p.number).collect::<Vec<_>>(), [2]);
+    assert_eq!(store.put_part("nope", &part(1, 1)).await, Err(MetaError::NoSuchUpload));
+
+    let ids = |list: Vec<MultipartUpload>| list.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.multiparts(&b, "", None, 10).await.expect("list")), ["u3", "u1", "u2"]);
+    assert_eq!(ids(store.multiparts(&b, "b", Some(("b", "u1")), 10).await.expect("list")), ["u2"]);
+    assert_eq!(ids(store.stale_multiparts(SystemTime::now() - Duration::from_secs(60)).await.expect("stale")), ["u1"]);
+
+    assert!(store.part_uses(&cid(9)).await.expect("uses"), "the replacing part's content is in use");
+    assert!(!store.part_uses(&cid(2)).await.expect("uses"), "the replaced part's content is not");
+    let removed = store.remove_multipart("u1").await.expect("remove");
+    assert_eq!(removed.len(), 3);
+    assert_eq!(store.remove_multipart("u1").await, Err(MetaError::NoSuchUpload));
+    assert_eq!(store.parts("u1", 0, 10).await, Err(MetaError::NoSuchUpload));
+    assert!(!store.part_uses(&cid(9)).await.expect("uses"), "removed uploads use no content");
+    store.delete_bucket(&b).await.expect("uploads do not keep a bucket alive, as in S3");
+    assert_eq!(store.multipart("u2").await.expect("get"), None, "deleting the bucket drops its uploads");
+}
+
 /// Runs every test body, each on a fresh store from `fresh`.
 pub async fn run_all<S: MetaStore, F: Future<Output = S>>(mut fresh: impl FnMut() -> F) {
     users_and_access_keys(&fresh().await).await;
@@ -287,4 +359,5 @@ pub async fn run_all<S: MetaStore, F: Future<Output = S>>(mut fresh: impl FnMut(
     content_references_are_counted_across_buckets(&fresh().await).await;
     listings_paginate_in_key_order(&fresh().await).await;
     concurrent_commits_are_totally_ordered(&fresh().await).await;
+    multipart_uploads_keep_parts_until_removed(&fresh().await).await;
 }

@@ -39,6 +39,24 @@ pub enum ServiceError {
         /// The marker's id.
         version_id: VersionId,
     },
+    /// The multipart upload does not exist (completed, aborted or expired).
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    /// A part named in Complete was not uploaded, or its ETag differs.
+    #[error("part {number} could not be found or its ETag does not match")]
+    InvalidPart {
+        /// The part number.
+        number: u32,
+    },
+    /// Complete listed parts out of ascending order.
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is below 5 MiB.
+    #[error("part {number} is smaller than the minimum allowed size of 5 MiB")]
+    EntityTooSmall {
+        /// The part number.
+        number: u32,
+    },
     /// A condition (If-Match, If-None-Match, …) does not hold.
     #[error("at least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,

@@ -3,6 +3,7 @@
 mod buckets;
 mod error;
 mod listing;
+mod multipart;
 mod objects;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::meta::MetaStore;
 
 pub use error::ServiceError;
 pub use listing::{ListParams, Listing, VersionListing, VersionsParams};
+pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use objects::{DeleteOutcome, PutCondition, PutObject};
 
 /// The gateway's use cases over one metadata store and one content store.
@@ -50,4 +52,19 @@ impl Gateway {
     pub fn profile(&self) -> Profile {
         self.profile
     }
+}
+
+/// Keeps interior nodes (the content store needs them); leaves are dropped, their bytes are the object itself.
+fn keep_node(nodes: &mut Vec<s3ipfs_cid::Block>, block: s3ipfs_cid::Block) {
+    if block.kind == s3ipfs_cid::BlockKind::Node {
+        nodes.push(block);
+    }
+}
+
+/// Feeds `data` to `importer`, keeping the interior nodes it completes.
+fn import_into(importer: &mut s3ipfs_cid::Importer, data: &[u8], nodes: &mut Vec<s3ipfs_cid::Block>) {
+    let _ = importer.write_all(data, |block| {
+        keep_node(nodes, block);
+        Ok::<_, std::convert::Infallible>(())
+    });
 }

@@ -6,14 +6,14 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
-use s3ipfs_cid::{Algorithm, BlockKind, ChecksumSet, Checksums, Importer};
+use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums, Importer};
 
 use crate::content::ByteStream;
 use crate::meta::{NewVersion, UploadId};
 use crate::model::{Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError};
+use super::{Gateway, ServiceError, import_into, keep_node};
 
 /// A conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,19 +116,13 @@ impl Gateway {
         let mut writer = self.content.writer().await?;
         let mut importer = Importer::new(self.profile).with_checksums(request.checksums.with(Algorithm::Md5));
         let mut nodes = Vec::new();
-        let mut keep_nodes = |block: s3ipfs_cid::Block| {
-            if block.kind == BlockKind::Node {
-                nodes.push(block);
-            }
-            Ok::<_, std::convert::Infallible>(())
-        };
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
-            let _ = importer.write_all(&chunk, &mut keep_nodes);
+            import_into(&mut importer, &chunk, &mut nodes);
             writer.write(chunk).await?;
         }
         let (last, summary) = importer.finish();
-        last.into_iter().try_for_each(&mut keep_nodes).ok();
+        last.into_iter().for_each(|b| keep_node(&mut nodes, b));
         if let Err(refused) =
             verify(&summary.checksums).and(self.check_condition(bucket, key, request.condition.as_ref()).await)
         {

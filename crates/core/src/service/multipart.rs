@@ -1,0 +1,346 @@
+//! Multipart uploads: parts are stored as content as they arrive; Complete streams them into one object whose CID
+//! is assembled from the parts' leaves when every part but the last is chunk-aligned, and re-chunked otherwise.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
+use md5::Digest as _;
+use s3ipfs_cid::{Algorithm, Assembler, BlockKind, ChecksumSet, Checksums, Cid, Importer};
+
+use crate::content::ContentWriter;
+use crate::meta::{MetaError, NewVersion};
+use crate::model::{MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, VersionState};
+use crate::names::{BucketName, ObjectKey, UserId, VersionId};
+
+use super::{Gateway, ServiceError, import_into, keep_node};
+
+/// Smallest part S3 accepts, except the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Highest part number.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// A part as CompleteMultipartUpload names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// Part number.
+    pub number: u32,
+    /// The ETag the client got for it.
+    pub etag: String,
+}
+
+fn upload_id() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| char::from(ALPHABET[usize::from(b & 31)])).collect()
+}
+
+fn no_such_upload(err: MetaError) -> ServiceError {
+    match err {
+        MetaError::NoSuchUpload => ServiceError::NoSuchUpload,
+        other => other.into(),
+    }
+}
+
+/// The ETag of a multipart object: MD5 of the parts' MD5s, then `-N`.
+fn multipart_etag(parts: &[&UploadPart]) -> String {
+    let mut md5 = md5::Md5::new();
+    for part in parts {
+        md5.update(part.checksums.md5.unwrap_or_default());
+    }
+    let digest: [u8; 16] = md5.finalize().into();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}-{}\"", parts.len())
+}
+
+impl Gateway {
+    /// The upload `id` of `bucket`/`key`, owned by `user`.
+    async fn upload_for(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &str,
+    ) -> Result<MultipartUpload, ServiceError> {
+        self.bucket_for(user, bucket).await?;
+        match self.meta.multipart(id).await? {
+            Some(upload) if &upload.bucket == bucket && &upload.key == key => Ok(upload),
+            _ => Err(ServiceError::NoSuchUpload),
+        }
+    }
+
+    /// Starts a multipart upload of `key`.
+    pub async fn create_multipart(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        headers: ObjectHeaders,
+        user_meta: BTreeMap<String, String>,
+    ) -> Result<MultipartUpload, ServiceError> {
+        self.bucket_for(user, bucket).await?;
+        let upload = MultipartUpload {
+            id: upload_id(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            initiated: SystemTime::now(),
+            headers,
+            user_meta,
+        };
+        self.meta.create_multipart(&upload).await?;
+        Ok(upload)
+    }
+
+    /// Stores part `number` from `body`; `verify` sees its checksums once the body has ended.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part<S, E>(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        number: u32,
+        checksums: ChecksumSet,
+        mut body: S,
+        verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
+    ) -> Result<UploadPart, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(ServiceError::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            ));
+        }
+        self.upload_for(user, bucket, key, upload_id).await?;
+        let mut writer = self.content.writer().await?;
+        let mut importer = Importer::new(self.profile).with_checksums(checksums.with(Algorithm::Md5)).keep_leaves();
+        let mut nodes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
+            import_into(&mut importer, &chunk, &mut nodes);
+            writer.write(chunk).await?;
+        }
+        let (last, summary) = importer.finish();
+        last.into_iter().for_each(|b| keep_node(&mut nodes, b));
+        if let Err(refused) = verify(&summary.checksums) {
+            writer.abort().await;
+            return Err(refused);
+        }
+        writer.finish(summary.root, nodes).await?;
+        let part = UploadPart {
+            number,
+            size: summary.size,
+            cid: summary.root,
+            checksums: summary.checksums,
+            leaves: summary.leaves.unwrap_or_default(),
+            modified_at: SystemTime::now(),
+        };
+        if let Some(replaced) = self.meta.put_part(upload_id, &part).await.map_err(no_such_upload)? {
+            self.release_content(&replaced.cid).await;
+        }
+        Ok(part)
+    }
+
+    /// Stores part `number` from `range` of an existing object version (UploadPartCopy).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        number: u32,
+        source: &ObjectVersion,
+        range: std::ops::Range<u64>,
+    ) -> Result<UploadPart, ServiceError> {
+        let stream = self.read_object(source, range).await?;
+        self.upload_part(user, bucket, key, upload_id, number, ChecksumSet::MD5, stream, |_| Ok(())).await
+    }
+
+    /// Parts numbered above `after`, at most `max`; and whether more follow.
+    pub async fn list_parts(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(MultipartUpload, Vec<UploadPart>, bool), ServiceError> {
+        let upload = self.upload_for(user, bucket, key, upload_id).await?;
+        let mut parts = self.meta.parts(upload_id, after, max + 1).await.map_err(no_such_upload)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((upload, parts, truncated))
+    }
+
+    /// Uploads in progress in a bucket `user` owns.
+    pub async fn list_multiparts(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        max: usize,
+    ) -> Result<(Vec<MultipartUpload>, bool), ServiceError> {
+        self.bucket_for(user, bucket).await?;
+        let mut uploads = self.meta.multiparts(bucket, prefix, after, max + 1).await?;
+        let truncated = uploads.len() > max;
+        uploads.truncate(max);
+        Ok((uploads, truncated))
+    }
+
+    /// Abandons an upload and frees its parts.
+    pub async fn abort_multipart(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), ServiceError> {
+        self.upload_for(user, bucket, key, upload_id).await?;
+        let parts = self.meta.remove_multipart(upload_id).await.map_err(no_such_upload)?;
+        for part in parts {
+            self.release_content(&part.cid).await;
+        }
+        Ok(())
+    }
+
+    /// Aborts uploads initiated before `before` (the expiry job); returns how many.
+    pub async fn expire_multiparts(&self, before: SystemTime) -> Result<usize, ServiceError> {
+        let stale = self.meta.stale_multiparts(before).await?;
+        let mut expired = 0;
+        for upload in stale {
+            if let Ok(parts) = self.meta.remove_multipart(&upload.id).await {
+                for part in parts {
+                    self.release_content(&part.cid).await;
+                }
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Deletes content no object version and no live part uses (best effort: a failure only leaks space).
+    async fn release_content(&self, cid: &Cid) {
+        let unused =
+            matches!(self.meta.content_refs(cid).await, Ok(0)) && matches!(self.meta.part_uses(cid).await, Ok(false));
+        if unused {
+            let _ = self.content.delete(cid).await;
+        }
+    }
+
+    /// Joins the named parts into a new version of the key.
+    pub async fn complete_multipart(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        requested: &[CompletedPart],
+    ) -> Result<ObjectVersion, ServiceError> {
+        let upload = self.upload_for(user, bucket, key, upload_id).await?;
+        let stored: BTreeMap<u32, UploadPart> = self
+            .meta
+            .parts(upload_id, 0, MAX_PART_NUMBER as usize)
+            .await
+            .map_err(no_such_upload)?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+        if requested.is_empty() {
+            return Err(ServiceError::InvalidArgument("You must specify at least one part".into()));
+        }
+        if requested.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(ServiceError::InvalidPartOrder);
+        }
+        let mut parts = Vec::with_capacity(requested.len());
+        for want in requested {
+            match stored.get(&want.number) {
+                Some(part) if part.etag().trim_matches('"') == want.etag.trim_matches('"') => parts.push(part),
+                _ => return Err(ServiceError::InvalidPart { number: want.number }),
+            }
+        }
+        if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+            return Err(ServiceError::EntityTooSmall { number: small.number });
+        }
+        let bucket_row = self.bucket_for(user, bucket).await?;
+        let pending = self.meta.begin_version(bucket, key).await?;
+        let joined = self.join_parts(&parts).await;
+        let (root, size) = match joined {
+            Ok(done) => done,
+            Err(err) => {
+                let _ = self.meta.abort_version(pending).await;
+                return Err(err);
+            }
+        };
+        let meta = ObjectMeta {
+            cid: Some(root),
+            size,
+            etag: multipart_etag(&parts),
+            checksums: Checksums::default(),
+            headers: upload.headers.clone(),
+            user_meta: upload.user_meta.clone(),
+        };
+        let (version_id, replace_null) = if bucket_row.versioning.writes_null_version() {
+            (VersionId::null(), true)
+        } else {
+            (VersionId::generate(), false)
+        };
+        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
+        let version = self.meta.commit_version(pending, new).await?;
+        if let Ok(removed) = self.meta.remove_multipart(upload_id).await {
+            for part in removed {
+                self.release_content(&part.cid).await;
+            }
+        }
+        Ok(version)
+    }
+
+    /// Streams the parts into one content object; returns its root CID and size.
+    async fn join_parts(&self, parts: &[&UploadPart]) -> Result<(Cid, u64), ServiceError> {
+        let chunk = self.profile.chunk_size() as u64;
+        let aligned = parts[..parts.len() - 1].iter().all(|p| p.size % chunk == 0 && !p.leaves.is_empty())
+            && parts.last().is_some_and(|p| !p.leaves.is_empty());
+        let mut writer: Box<dyn ContentWriter> = self.content.writer().await?;
+        let mut nodes = Vec::new();
+        let mut assembler = aligned.then(|| Assembler::new(self.profile));
+        let mut importer = (!aligned).then(|| Importer::new(self.profile).with_checksums(ChecksumSet::NONE));
+        let mut size = 0u64;
+        for part in parts {
+            if let Some(assembler) = &mut assembler {
+                let built = assembler
+                    .add_piece(part.size, &part.leaves)
+                    .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+                nodes.extend(built);
+            }
+            let mut stream = self.content.read(&part.cid, 0..part.size).await?;
+            while let Some(bytes) = stream.next().await {
+                let bytes = bytes?;
+                if let Some(importer) = &mut importer {
+                    import_into(importer, &bytes, &mut nodes);
+                }
+                writer.write(bytes).await?;
+            }
+            size += part.size;
+        }
+        let root = match (assembler, importer) {
+            (Some(assembler), _) => {
+                let (last, root) = assembler.finish();
+                nodes.extend(last.into_iter().filter(|b| b.kind == BlockKind::Node));
+                root.cid
+            }
+            (None, Some(importer)) => {
+                let (last, summary) = importer.finish();
+                last.into_iter().for_each(|b| keep_node(&mut nodes, b));
+                summary.root
+            }
+            (None, None) => return Err(ServiceError::InvalidArgument("no parts".into())),
+        };
+        writer.finish(root, nodes).await?;
+        Ok((root, size))
+    }
+}

@@ -1,0 +1,287 @@
+//! The multipart half of the embedded store: uploads, parts and the leaf lists of parts.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use rusqlite::{OptionalExtension, Row, params};
+use s3ipfs_cid::{Checksums, Cid, DagLink, varint};
+use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectHeaders, ObjectKey, UploadPart};
+
+use crate::sqlite::{SqliteMeta, backend, immediate};
+use crate::sqlite_rows::{from_millis, millis};
+
+const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
+     content_language, cache_control, expires, user_meta";
+const PART_COLUMNS: &str = "number, size, cid, md5, crc32, crc32c, crc64nvme, sha1, sha256, leaves, modified_at";
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob)
+}
+
+/// `varint(len) cid varint(file_size) varint(dag_size)` for each leaf.
+fn encode_leaves(leaves: &[DagLink]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(leaves.len() * 48);
+    for leaf in leaves {
+        varint::encode(leaf.cid.encoded_len() as u64, &mut out);
+        leaf.cid.write_bytes(&mut out);
+        varint::encode(leaf.file_size, &mut out);
+        varint::encode(leaf.dag_size, &mut out);
+    }
+    out
+}
+
+fn decode_leaves(mut bytes: &[u8]) -> rusqlite::Result<Vec<DagLink>> {
+    let next = |bytes: &mut &[u8]| -> rusqlite::Result<u64> {
+        let (value, used) = varint::decode(bytes).map_err(|_| corrupt("leaves"))?;
+        *bytes = &bytes[used..];
+        Ok(value)
+    };
+    let mut leaves = Vec::new();
+    while !bytes.is_empty() {
+        let len = usize::try_from(next(&mut bytes)?).map_err(|_| corrupt("leaves"))?;
+        let cid_bytes = bytes.get(..len).ok_or_else(|| corrupt("leaves"))?;
+        let cid = Cid::from_bytes(cid_bytes).map_err(|_| corrupt("leaves"))?;
+        bytes = &bytes[len..];
+        let file_size = next(&mut bytes)?;
+        let dag_size = next(&mut bytes)?;
+        leaves.push(DagLink { cid, file_size, dag_size });
+    }
+    Ok(leaves)
+}
+
+fn fixed<const N: usize>(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<[u8; N]>> {
+    bytes.map(|b| <[u8; N]>::try_from(b.as_slice()).map_err(|_| corrupt("digest"))).transpose()
+}
+
+fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
+    let user_meta: Option<String> = row.get(10)?;
+    Ok(MultipartUpload {
+        id: row.get(0)?,
+        bucket: BucketName::parse(&row.get::<_, String>(1)?).map_err(|_| corrupt("bucket"))?,
+        key: ObjectKey::parse(&row.get::<_, String>(2)?).map_err(|_| corrupt("key"))?,
+        initiated: from_millis(row.get(3)?),
+        headers: ObjectHeaders {
+            content_type: row.get(4)?,
+            content_encoding: row.get(5)?,
+            content_disposition: row.get(6)?,
+            content_language: row.get(7)?,
+            cache_control: row.get(8)?,
+            expires: row.get(9)?,
+        },
+        user_meta: match user_meta {
+            Some(json) => serde_json::from_str::<BTreeMap<String, String>>(&json).map_err(|_| corrupt("user_meta"))?,
+            None => BTreeMap::new(),
+        },
+    })
+}
+
+fn part_from_row(row: &Row<'_>) -> rusqlite::Result<UploadPart> {
+    Ok(UploadPart {
+        number: row.get(0)?,
+        size: u64::try_from(row.get::<_, i64>(1)?).map_err(|_| corrupt("size"))?,
+        cid: Cid::from_bytes(&row.get::<_, Vec<u8>>(2)?).map_err(|_| corrupt("cid"))?,
+        checksums: Checksums {
+            md5: fixed(row.get(3)?)?,
+            crc32: row.get::<_, Option<i64>>(4)?.map(|v| v as u32),
+            crc32c: row.get::<_, Option<i64>>(5)?.map(|v| v as u32),
+            crc64nvme: row.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+            sha1: fixed(row.get(7)?)?,
+            sha256: fixed(row.get(8)?)?,
+        },
+        leaves: decode_leaves(&row.get::<_, Vec<u8>>(9)?)?,
+        modified_at: from_millis(row.get(10)?),
+    })
+}
+
+fn select_parts(
+    tx: &rusqlite::Connection,
+    upload_id: &str,
+    after: u32,
+    limit: i64,
+) -> rusqlite::Result<Vec<UploadPart>> {
+    let sql = format!(
+        "SELECT {PART_COLUMNS} FROM multipart_parts WHERE upload_id = ?1 AND number > ?2 ORDER BY number LIMIT ?3"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    stmt.query_map(params![upload_id, after, limit], part_from_row)?.collect()
+}
+
+fn upload_exists(conn: &rusqlite::Connection, id: &str) -> Result<bool, MetaError> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM multipart_uploads WHERE id = ?1)", params![id], |r| r.get(0))
+        .map_err(backend)
+}
+
+impl SqliteMeta {
+    pub(crate) async fn sql_create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
+        let upload = upload.clone();
+        self.with(move |conn| {
+            let tx = immediate(conn)?;
+            let exists: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?1)", params![upload.bucket.as_str()], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
+            if !exists {
+                return Err(MetaError::NoSuchBucket);
+            }
+            let h = &upload.headers;
+            let user_meta = serde_json::to_string(&upload.user_meta).map_err(backend)?;
+            tx.execute(
+                &format!("INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                params![
+                    upload.id,
+                    upload.bucket.as_str(),
+                    upload.key.as_str(),
+                    millis(upload.initiated),
+                    h.content_type,
+                    h.content_encoding,
+                    h.content_disposition,
+                    h.content_language,
+                    h.cache_control,
+                    h.expires,
+                    user_meta
+                ],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE id = ?1"),
+                params![id],
+                upload_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_put_part(
+        &self,
+        upload_id: &str,
+        part: &UploadPart,
+    ) -> Result<Option<UploadPart>, MetaError> {
+        let (upload_id, part) = (upload_id.to_owned(), part.clone());
+        self.with(move |conn| {
+            let tx = immediate(conn)?;
+            if !upload_exists(&tx, &upload_id)? {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let previous = select_parts(&tx, &upload_id, part.number.saturating_sub(1), 1)
+                .map_err(backend)?
+                .into_iter()
+                .find(|p| p.number == part.number);
+            let c = &part.checksums;
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO multipart_parts (upload_id, {PART_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ),
+                params![
+                    upload_id,
+                    part.number,
+                    i64::try_from(part.size).map_err(backend)?,
+                    part.cid.to_bytes(),
+                    c.md5.map(|d| d.to_vec()),
+                    c.crc32.map(i64::from),
+                    c.crc32c.map(i64::from),
+                    c.crc64nvme.map(|v| v as i64),
+                    c.sha1.map(|d| d.to_vec()),
+                    c.sha256.map(|d| d.to_vec()),
+                    encode_leaves(&part.leaves),
+                    millis(part.modified_at)
+                ],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(previous)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<UploadPart>, MetaError> {
+        let upload_id = upload_id.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            if !upload_exists(conn, &upload_id)? {
+                return Err(MetaError::NoSuchUpload);
+            }
+            select_parts(conn, &upload_id, after, limit).map_err(backend)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_multiparts(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, MetaError> {
+        let (bucket, prefix) = (bucket.clone(), prefix.to_owned());
+        let (after_key, after_id) = after.map_or((None, String::new()), |(k, id)| (Some(k.to_owned()), id.to_owned()));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let sql = format!(
+                "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2 \
+                 AND substr(key, 1, length(?2)) = ?2 AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND id > ?4)) \
+                 ORDER BY key, id LIMIT ?5"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt.query_map(params![bucket.as_str(), prefix, after_key, after_id, limit], upload_from_row);
+            rows.map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            let tx = immediate(conn)?;
+            if !upload_exists(&tx, &id)? {
+                return Err(MetaError::NoSuchUpload);
+            }
+            let parts = select_parts(&tx, &id, 0, i64::MAX).map_err(backend)?;
+            tx.execute("DELETE FROM multipart_uploads WHERE id = ?1", params![id]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(parts)
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {
+        self.with(move |conn| {
+            let sql = format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE initiated < ?1 ORDER BY initiated");
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt.query_map(params![millis(before)], upload_from_row);
+            rows.map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaf_lists_round_trip_and_garbage_is_an_error() {
+        let leaves = vec![
+            DagLink { cid: Cid::v1(s3ipfs_cid::cid::RAW, [1; 32]), file_size: 262_144, dag_size: 262_144 },
+            DagLink { cid: Cid::v0([2; 32]), file_size: 5, dag_size: 19 },
+        ];
+        assert_eq!(decode_leaves(&encode_leaves(&leaves)).expect("decodes"), leaves);
+        assert!(decode_leaves(&[0x05, 0x01]).is_err());
+    }
+}
