@@ -3,7 +3,7 @@
 use http::HeaderMap;
 use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums};
 use s3ipfs_core::ServiceError;
-use s3s::dto::PutObjectInput;
+use s3s::dto::{PutObjectInput, UploadPartInput};
 use s3s::{S3Result, TrailingHeaders, s3_error};
 
 /// The checksum algorithms S3 defines that this gateway computes, with their header names.
@@ -29,22 +29,32 @@ impl Expected {
         if input.checksum_sha512.is_some() || input.checksum_xxhash64.is_some() || input.checksum_xxhash3.is_some() {
             return Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported"));
         }
-        let mut values = Vec::new();
-        let header_values = [
+        let claims = [
             (Algorithm::Crc32, &input.checksum_crc32),
             (Algorithm::Crc32c, &input.checksum_crc32c),
             (Algorithm::Crc64Nvme, &input.checksum_crc64nvme),
             (Algorithm::Sha1, &input.checksum_sha1),
             (Algorithm::Sha256, &input.checksum_sha256),
+            (Algorithm::Md5, &input.content_md5),
         ];
-        for (algorithm, value) in header_values {
-            if let Some(value) = value {
-                values.push((algorithm, value.clone()));
-            }
-        }
-        if let Some(md5) = &input.content_md5 {
-            values.push((Algorithm::Md5, md5.clone()));
-        }
+        Ok(Self::new(claims, headers, trailer))
+    }
+
+    /// Reads the claims of an UploadPart request.
+    pub fn from_part(input: &UploadPartInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> Self {
+        let claims = [
+            (Algorithm::Crc32, &input.checksum_crc32),
+            (Algorithm::Crc32c, &input.checksum_crc32c),
+            (Algorithm::Crc64Nvme, &input.checksum_crc64nvme),
+            (Algorithm::Sha1, &input.checksum_sha1),
+            (Algorithm::Sha256, &input.checksum_sha256),
+            (Algorithm::Md5, &input.content_md5),
+        ];
+        Self::new(claims, headers, trailer)
+    }
+
+    fn new(claims: [(Algorithm, &Option<String>); 6], headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> Self {
+        let values = claims.iter().filter_map(|(a, v)| v.as_ref().map(|v| (*a, v.clone()))).collect();
         let declared =
             headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
         let trailer_algorithms = HEADERS
@@ -52,7 +62,7 @@ impl Expected {
             .filter(|(_, name)| declared.split(',').any(|d| d.trim() == *name))
             .map(|(a, _)| *a)
             .collect();
-        Ok(Expected { values, trailer, trailer_algorithms })
+        Expected { values, trailer, trailer_algorithms }
     }
 
     /// The algorithms to compute: every one claimed, plus the one the client asked to be stored.

@@ -16,6 +16,24 @@ pub fn service_error(err: ServiceError) -> S3Error {
         ServiceError::DeleteMarkerVersion { .. } => {
             s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
         }
+        ServiceError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        ServiceError::InvalidPart { number } => S3Error::with_message(
+            S3ErrorCode::InvalidPart,
+            format!("Part {number} could not be found, or its entity tag did not match the part's entity tag."),
+        ),
+        ServiceError::InvalidPartOrder => {
+            s3_error!(
+                InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number."
+            )
+        }
+        ServiceError::EntityTooSmall { number } => S3Error::with_message(
+            S3ErrorCode::EntityTooSmall,
+            format!("Your proposed upload is smaller than the minimum allowed object size (part {number})."),
+        ),
         ServiceError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }

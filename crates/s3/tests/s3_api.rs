@@ -576,3 +576,192 @@ async fn malformed_versioning_xml_is_rejected_and_changes_nothing() {
     let status = e.alice.get_bucket_versioning().bucket("xml").send().await.expect("get");
     assert_eq!(status.status(), None);
 }
+
+async fn multipart_put(c: &Client, bucket: &str, key: &str, data: &[u8], part_size: usize) -> String {
+    let upload = c.create_multipart_upload().bucket(bucket).key(key).send().await.expect("create");
+    let id = upload.upload_id().expect("upload id").to_owned();
+    let mut completed = Vec::new();
+    for (i, chunk) in data.chunks(part_size).enumerate() {
+        let n = i as i32 + 1;
+        let part = c
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .expect("part");
+        completed.push(
+            aws_sdk_s3::types::CompletedPart::builder().part_number(n).e_tag(part.e_tag().expect("etag")).build(),
+        );
+    }
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
+    let done =
+        c.complete_multipart_upload().bucket(bucket).key(key).upload_id(&id).multipart_upload(parts).send().await;
+    done.expect("complete").e_tag().expect("etag").to_owned()
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn a_multipart_object_has_the_cid_of_the_same_bytes_put_at_once() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("parts").send().await.expect("create");
+    for (name, part_size, total) in
+        [("aligned", 8 << 20, (16 << 20) + 12_345), ("unaligned", (5 << 20) + 1, (11 << 20) + 7)]
+    {
+        let data = pattern(total);
+        e.alice
+            .put_object()
+            .bucket("parts")
+            .key(format!("{name}-single"))
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .expect("put");
+        let etag = multipart_put(&e.alice, "parts", &format!("{name}-multi"), &data, part_size).await;
+        assert!(etag.ends_with("-3\""), "{name}: multipart ETag is md5-of-md5s-N, got {etag}");
+        let cid_of = |key: String| {
+            let c = e.alice.clone();
+            async move {
+                let head = c.head_object().bucket("parts").key(key).send().await.expect("head");
+                head.metadata().and_then(|m| m.get("cid")).cloned().expect("cid")
+            }
+        };
+        assert_eq!(cid_of(format!("{name}-multi")).await, cid_of(format!("{name}-single")).await, "{name} parts");
+        let back = e.alice.get_object().bucket("parts").key(format!("{name}-multi")).send().await.expect("get");
+        assert!(body_of(back).await == data, "{name}: bytes read back");
+    }
+}
+
+#[tokio::test]
+async fn multipart_rules_and_listings_follow_s3() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("rules").send().await.expect("create");
+    let upload = e.alice.create_multipart_upload().bucket("rules").key("k").send().await.expect("create");
+    let id = upload.upload_id().expect("id").to_owned();
+    let put_part = |n: i32, data: Vec<u8>| {
+        e.alice.upload_part().bucket("rules").key("k").upload_id(&id).part_number(n).body(ByteStream::from(data)).send()
+    };
+    let small1 = put_part(1, vec![1; 1024]).await.expect("part 1");
+    let p2 = put_part(2, vec![2; 2048]).await.expect("part 2");
+    let replaced = put_part(1, vec![3; 4096]).await.expect("part 1 again");
+    assert_ne!(small1.e_tag(), replaced.e_tag());
+    let err = put_part(10_001, vec![0]).await.expect_err("part number too high");
+    assert_eq!(code(&err), "InvalidArgument");
+
+    let listed = e.alice.list_parts().bucket("rules").key("k").upload_id(&id).send().await.expect("list parts");
+    let sizes: Vec<(i32, i64)> =
+        listed.parts().iter().map(|p| (p.part_number().unwrap_or(0), p.size().unwrap_or(0))).collect();
+    assert_eq!(sizes, [(1, 4096), (2, 2048)]);
+    let uploads = e.alice.list_multipart_uploads().bucket("rules").send().await.expect("list uploads");
+    assert_eq!(uploads.uploads().iter().filter_map(|u| u.upload_id()).collect::<Vec<_>>(), [id.as_str()]);
+
+    let complete = |parts: Vec<(i32, &str)>| {
+        let parts = parts
+            .into_iter()
+            .map(|(n, etag)| aws_sdk_s3::types::CompletedPart::builder().part_number(n).e_tag(etag).build())
+            .collect();
+        e.alice
+            .complete_multipart_upload()
+            .bucket("rules")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+    };
+    let (e1, e2) = (replaced.e_tag().expect("etag"), p2.e_tag().expect("etag"));
+    assert_eq!(code(&complete(vec![(1, e1), (2, e2)]).await.expect_err("too small")), "EntityTooSmall");
+    assert_eq!(code(&complete(vec![(2, e2), (1, e1)]).await.expect_err("order")), "InvalidPartOrder");
+    assert_eq!(code(&complete(vec![(1, small1.e_tag().expect("etag"))]).await.expect_err("stale etag")), "InvalidPart");
+    let single = complete(vec![(1, e1)]).await.expect("one small part is fine: the last may be small");
+    assert!(single.e_tag().is_some_and(|t| t.ends_with("-1\"")));
+    assert_eq!(body_of(e.alice.get_object().bucket("rules").key("k").send().await.expect("get")).await, vec![3; 4096]);
+    let err = e.alice.list_parts().bucket("rules").key("k").upload_id(&id).send().await.expect_err("gone");
+    assert_eq!(code(&err), "NoSuchUpload");
+
+    let second = e.alice.create_multipart_upload().bucket("rules").key("other").send().await.expect("create");
+    let second_id = second.upload_id().expect("id");
+    e.alice.abort_multipart_upload().bucket("rules").key("other").upload_id(second_id).send().await.expect("abort");
+    let err = e
+        .alice
+        .abort_multipart_upload()
+        .bucket("rules")
+        .key("other")
+        .upload_id(second_id)
+        .send()
+        .await
+        .expect_err("again");
+    assert_eq!(code(&err), "NoSuchUpload");
+    let err = e.bob.list_multipart_uploads().bucket("rules").send().await.expect_err("tenant");
+    assert_eq!(code(&err), "AccessDenied");
+}
+
+#[tokio::test]
+async fn upload_part_copy_takes_a_byte_range_of_an_object() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("pcopy").send().await.expect("create");
+    let data = pattern(6 << 20);
+    e.alice.put_object().bucket("pcopy").key("src").body(ByteStream::from(data.clone())).send().await.expect("put");
+    let upload = e.alice.create_multipart_upload().bucket("pcopy").key("dst").send().await.expect("create");
+    let id = upload.upload_id().expect("id");
+    let first = e
+        .alice
+        .upload_part_copy()
+        .bucket("pcopy")
+        .key("dst")
+        .upload_id(id)
+        .part_number(1)
+        .copy_source("pcopy/src")
+        .copy_source_range(format!("bytes=0-{}", (5 << 20) - 1))
+        .send()
+        .await
+        .expect("copy part 1");
+    let second = e
+        .alice
+        .upload_part_copy()
+        .bucket("pcopy")
+        .key("dst")
+        .upload_id(id)
+        .part_number(2)
+        .copy_source("pcopy/src")
+        .copy_source_range(format!("bytes={}-{}", 5 << 20, (6 << 20) - 1))
+        .send()
+        .await
+        .expect("copy part 2");
+    let err = e
+        .alice
+        .upload_part_copy()
+        .bucket("pcopy")
+        .key("dst")
+        .upload_id(id)
+        .part_number(3)
+        .copy_source("pcopy/src")
+        .copy_source_range("bytes=0-99999999")
+        .send()
+        .await
+        .expect_err("range beyond the source");
+    assert_eq!(code(&err), "InvalidRange");
+    let parts = [first, second]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let etag = p.copy_part_result().and_then(|r| r.e_tag()).expect("etag");
+            aws_sdk_s3::types::CompletedPart::builder().part_number(i as i32 + 1).e_tag(etag).build()
+        })
+        .collect();
+    e.alice
+        .complete_multipart_upload()
+        .bucket("pcopy")
+        .key("dst")
+        .upload_id(id)
+        .multipart_upload(aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .expect("complete");
+    assert!(body_of(e.alice.get_object().bucket("pcopy").key("dst").send().await.expect("get")).await == data);
+}
