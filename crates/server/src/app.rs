@@ -44,6 +44,8 @@ pub enum StartError {
 /// A gateway ready to serve.
 pub struct Application {
     listener: TcpListener,
+    gateway: Gateway,
+    multipart_expiry: std::time::Duration,
     service: S3Service,
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Set when this start created the root user.
@@ -64,14 +66,15 @@ impl Application {
         let gateway = Gateway::new(Arc::clone(&meta) as Arc<dyn MetaStore>, Arc::new(content), args.cid_profile);
         let options =
             ApiOptions { region: args.region.clone(), domains: args.domains.clone(), allow_sigv2: args.allow_sigv2 };
-        let service = build_service(gateway, &options)?;
+        let service = build_service(gateway.clone(), &options)?;
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         };
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        Ok(Application { listener, service, tls, root })
+        let multipart_expiry = std::time::Duration::from_secs(args.multipart_expiry_secs);
+        Ok(Application { listener, gateway, multipart_expiry, service, tls, root })
     }
 
     /// The bound address (useful with port 0).
@@ -87,6 +90,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for open connections to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
+        let expiry = tokio::spawn(expire_multiparts(self.gateway.clone(), self.multipart_expiry));
         let graceful = GracefulShutdown::new();
         let builder = ConnBuilder::new(TokioExecutor::new());
         tokio::pin!(shutdown);
@@ -130,7 +134,23 @@ impl Application {
             }
         }
         tracing::info!(connections = graceful.count(), "shutting down: draining connections");
+        expiry.abort();
         graceful.shutdown().await;
+    }
+}
+
+/// The expiry job: aborts abandoned multipart uploads and frees their parts, every half expiry (at most 10 minutes).
+async fn expire_multiparts(gateway: Gateway, expiry: std::time::Duration) {
+    let period = (expiry / 2).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let Some(cutoff) = SystemTime::now().checked_sub(expiry) else { continue };
+        match gateway.expire_multiparts(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired abandoned multipart uploads"),
+            Err(err) => tracing::warn!(error = %err, "multipart expiry failed"),
+        }
     }
 }
 

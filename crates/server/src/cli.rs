@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// PEM private key of the certificate.
     #[arg(long, env = "S3IPFS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Multipart uploads older than this many seconds are aborted and their parts freed (default 7 days).
+    #[arg(long, env = "S3IPFS_MULTIPART_EXPIRY_SECS", default_value_t = 7 * 24 * 3600)]
+    pub multipart_expiry_secs: u64,
     /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
     #[arg(long, env = "S3IPFS_CID_PROFILE", default_value = "kubo-v1")]
     pub cid_profile: Profile,
