@@ -39,13 +39,13 @@ def make_tree(root, count):
 
 def test_sync_of_a_tree_round_trips_and_a_resync_is_a_no_op(aws, tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
-    files = make_tree(src, 60)
+    files = make_tree(src, 200)
     aws("s3", "mb", "s3://tree")
     aws("s3", "sync", str(src), "s3://tree/backup")
     again = aws("s3", "sync", str(src), "s3://tree/backup")
     assert again.stdout.strip() == "", f"re-sync uploaded again: {again.stdout}"
     listing = aws("s3", "ls", "--recursive", "s3://tree/backup/").stdout.strip().splitlines()
-    assert len(listing) == 60
+    assert len(listing) == 200
     aws("s3", "sync", "s3://tree/backup", str(dst))
     got = {str(p.relative_to(dst)): hashlib.sha256(p.read_bytes()).hexdigest() for p in dst.rglob("*") if p.is_file()}
     assert got == files

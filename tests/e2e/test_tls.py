@@ -9,7 +9,7 @@ from botocore.config import Config
 from conftest import ACCESS_KEY, SECRET_KEY, binary, client_env, require, self_signed_certificate
 
 
-def https_client(gateway):
+def https_client(gateway, **config):
     return boto3.client(
         "s3",
         endpoint_url=gateway.endpoint,
@@ -17,7 +17,7 @@ def https_client(gateway):
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
         verify=gateway.ca_bundle,
-        config=Config(s3={"addressing_style": "path"}),
+        config=Config(s3={"addressing_style": "path"}, **config),
     )
 
 
@@ -34,6 +34,19 @@ def test_boto3_over_https_uses_checksum_trailers_that_the_gateway_verifies(gatew
     assert s3.get_object(Bucket="secure", Key="blob")["Body"].read() == data
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket="secure")
     assert [o["Key"] for page in pages for o in page.get("Contents", [])] == ["blob"]
+
+
+def test_boto3_presigned_get_and_put_over_https(gateway_tls):
+    import ssl
+    import urllib.request
+
+    s3 = https_client(gateway_tls, signature_version="s3v4")
+    s3.create_bucket(Bucket="presigned-tls")
+    context = ssl.create_default_context(cafile=gateway_tls.ca_bundle)
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "presigned-tls", "Key": "p"}, ExpiresIn=300)
+    urllib.request.urlopen(urllib.request.Request(put_url, data=b"presigned over tls", method="PUT"), context=context)
+    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": "presigned-tls", "Key": "p"}, ExpiresIn=300)
+    assert urllib.request.urlopen(get_url, context=context).read() == b"presigned over tls"
 
 
 def test_aws_cli_over_https_with_a_ca_bundle(gateway_tls, tmp_path):
