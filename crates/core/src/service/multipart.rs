@@ -138,8 +138,14 @@ impl Gateway {
             leaves: summary.leaves.unwrap_or_default(),
             modified_at: SystemTime::now(),
         };
-        if let Some(replaced) = self.meta.put_part(upload_id, &part).await.map_err(no_such_upload)? {
-            self.release_content(&replaced.cid).await;
+        match self.meta.put_part(upload_id, &part).await {
+            Ok(Some(replaced)) => self.release_content(&replaced.cid).await,
+            Ok(None) => {}
+            Err(err) => {
+                // Aborted or expired while the part was arriving: its content must not linger.
+                self.release_content(&part.cid).await;
+                return Err(no_such_upload(err));
+            }
         }
         Ok(part)
     }
