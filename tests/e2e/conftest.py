@@ -118,6 +118,15 @@ def gateway_tls(tmp_path):
     assert gw.stop() == 0
 
 
+@pytest.fixture(params=["http", "https"])
+def any_gateway(request):
+    """The gateway over plain HTTP and over TLS (its `ca_bundle` is None over HTTP)."""
+    gw = request.getfixturevalue("gateway_tls" if request.param == "https" else "gateway")
+    if request.param == "http":
+        gw.ca_bundle = None
+    return gw
+
+
 @pytest.fixture
 def gateway_sigv2(tmp_path):
     gw = Gateway(tmp_path / "data", ["--allow-sigv2"])

@@ -6,7 +6,8 @@ from conftest import ACCESS_KEY, SECRET_KEY, client_env, require
 
 
 @pytest.fixture
-def rclone(gateway, tmp_path):
+def rclone(any_gateway, tmp_path):
+    gateway = any_gateway
     exe = require("rclone")
     env = client_env(tmp_path)
     env.update(
@@ -19,8 +20,10 @@ def rclone(gateway, tmp_path):
         RCLONE_CONFIG_GW_REGION="us-east-1",
     )
 
+    ca = ["--ca-cert", gateway.ca_bundle] if gateway.ca_bundle else []
+
     def run(*args, check=True):
-        result = subprocess.run([exe, *args], env=env, capture_output=True, text=True)
+        result = subprocess.run([exe, *ca, *args], env=env, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise AssertionError(f"rclone {' '.join(args)} failed: {result.stderr}")
         return result

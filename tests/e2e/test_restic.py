@@ -16,7 +16,8 @@ def same_tree(left, right):
 
 
 @pytest.fixture
-def restic(gateway, tmp_path):
+def restic(any_gateway, tmp_path):
+    gateway = any_gateway
     exe = require("restic")
     env = client_env(tmp_path)
     env.update(
@@ -27,8 +28,10 @@ def restic(gateway, tmp_path):
         RESTIC_CACHE_DIR=str(tmp_path / "cache"),
     )
 
+    ca = ["--cacert", gateway.ca_bundle] if gateway.ca_bundle else []
+
     def run(*args):
-        result = subprocess.run([exe, *args], env=env, capture_output=True, text=True)
+        result = subprocess.run([exe, *ca, *args], env=env, capture_output=True, text=True)
         assert result.returncode == 0, f"restic {' '.join(args)}: {result.stdout}{result.stderr}"
         return result.stdout
 

@@ -7,7 +7,8 @@ from conftest import ACCESS_KEY, SECRET_KEY, client_env, require
 
 
 @pytest.fixture
-def s3cmd(gateway, tmp_path):
+def s3cmd(any_gateway, tmp_path):
+    gateway = any_gateway
     exe = require("s3cmd")
     host = urlparse(gateway.endpoint).netloc
     config = tmp_path / "s3cfg"
@@ -15,7 +16,8 @@ def s3cmd(gateway, tmp_path):
         "[default]\n"
         f"access_key = {ACCESS_KEY}\nsecret_key = {SECRET_KEY}\n"
         f"host_base = {host}\nhost_bucket = {host}\n"
-        "bucket_location = us-east-1\nuse_https = False\nsignature_v2 = False\n"
+        "bucket_location = us-east-1\nsignature_v2 = False\n"
+        + (f"use_https = True\nca_certs_file = {gateway.ca_bundle}\n" if gateway.ca_bundle else "use_https = False\n")
     )
     env = client_env(tmp_path)
 
