@@ -61,6 +61,22 @@ pub fn response_meta(meta: &ObjectMeta) -> Metadata {
     out
 }
 
+/// The headers stored with an object, from any input that carries them (PutObject, CopyObject,
+/// CreateMultipartUpload: same field names).
+macro_rules! stored_headers {
+    ($input:expr) => {
+        $crate::convert::headers(
+            $input.content_type,
+            $input.content_encoding,
+            $input.content_disposition,
+            $input.content_language,
+            $input.cache_control,
+            $input.expires,
+        )
+    };
+}
+pub(crate) use stored_headers;
+
 /// Headers stored with an object, from the request's values.
 pub fn headers(
     content_type: Option<String>,

@@ -44,14 +44,7 @@ impl S3Api {
         let user = caller(&req)?;
         let input = req.input;
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
-        let headers = convert::headers(
-            input.content_type,
-            input.content_encoding,
-            input.content_disposition,
-            input.content_language,
-            input.cache_control,
-            input.expires,
-        );
+        let headers = convert::stored_headers!(input);
         let upload = self
             .gateway
             .create_multipart(user, &bucket, &key, headers, convert::user_meta(input.metadata))

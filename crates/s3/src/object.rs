@@ -81,6 +81,25 @@ struct Addressed<'a> {
     checksum_mode: Option<&'a ChecksumMode>,
 }
 
+/// The [`Addressed`] view of a GetObjectInput or HeadObjectInput (same field names).
+macro_rules! addressed {
+    ($i:expr) => {
+        Addressed {
+            bucket: &$i.bucket,
+            key: &$i.key,
+            version_id: $i.version_id.as_deref(),
+            conditions: (
+                $i.if_match.as_ref(),
+                $i.if_none_match.as_ref(),
+                $i.if_modified_since.as_ref(),
+                $i.if_unmodified_since.as_ref(),
+            ),
+            range: $i.range.as_ref(),
+            checksum_mode: $i.checksum_mode.as_ref(),
+        }
+    };
+}
+
 /// What GET and HEAD both answer about a version.
 struct Presented {
     bytes: std::ops::Range<u64>,
@@ -142,14 +161,7 @@ impl S3Api {
             (None, None) => None,
         };
         let request = PutObject {
-            headers: convert::headers(
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-                input.expires,
-            ),
+            headers: convert::stored_headers!(input),
             user_meta: convert::user_meta(input.metadata),
             checksums,
             condition,
@@ -218,19 +230,7 @@ impl S3Api {
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let user = caller(&req)?;
         let i = &req.input;
-        let addressed = Addressed {
-            bucket: &i.bucket,
-            key: &i.key,
-            version_id: i.version_id.as_deref(),
-            conditions: (
-                i.if_match.as_ref(),
-                i.if_none_match.as_ref(),
-                i.if_modified_since.as_ref(),
-                i.if_unmodified_since.as_ref(),
-            ),
-            range: i.range.as_ref(),
-            checksum_mode: i.checksum_mode.as_ref(),
-        };
+        let addressed = addressed!(i);
         let (version, presented) = self.present(user, addressed).await?;
         let stream = self.gateway.read_object(&version, presented.bytes.clone()).await.map_err(service_error)?;
         let body = StreamingBlob::wrap(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
@@ -243,19 +243,7 @@ impl S3Api {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let user = caller(&req)?;
         let i = &req.input;
-        let addressed = Addressed {
-            bucket: &i.bucket,
-            key: &i.key,
-            version_id: i.version_id.as_deref(),
-            conditions: (
-                i.if_match.as_ref(),
-                i.if_none_match.as_ref(),
-                i.if_modified_since.as_ref(),
-                i.if_unmodified_since.as_ref(),
-            ),
-            range: i.range.as_ref(),
-            checksum_mode: i.checksum_mode.as_ref(),
-        };
+        let addressed = addressed!(i);
         let (_, presented) = self.present(user, addressed).await?;
         Ok(S3Response::new(present_as!(HeadObjectOutput, presented)))
     }
@@ -351,14 +339,7 @@ impl S3Api {
             ));
         }
         let replacement = replace.then(|| {
-            let headers = convert::headers(
-                input.content_type,
-                input.content_encoding,
-                input.content_disposition,
-                input.content_language,
-                input.cache_control,
-                input.expires,
-            );
+            let headers = convert::stored_headers!(input);
             (headers, convert::user_meta(input.metadata))
         });
         let copy =

@@ -68,3 +68,23 @@ fn import_into(importer: &mut s3ipfs_cid::Importer, data: &[u8], nodes: &mut Vec
         Ok::<_, std::convert::Infallible>(())
     });
 }
+
+/// Streams a request body into the importer (CID, checksums) and the content writer, keeping interior nodes.
+async fn stream_body<S, E>(
+    body: &mut S,
+    importer: &mut s3ipfs_cid::Importer,
+    writer: &mut Box<dyn crate::content::ContentWriter>,
+    nodes: &mut Vec<s3ipfs_cid::Block>,
+) -> Result<(), ServiceError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt as _;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
+        import_into(importer, &chunk, nodes);
+        writer.write(chunk).await?;
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@ use crate::meta::{MetaError, NewVersion};
 use crate::model::{MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, VersionState};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError, import_into, keep_node};
+use super::{Gateway, ServiceError, import_into, keep_node, stream_body};
 
 /// Smallest part S3 accepts, except the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -118,11 +118,7 @@ impl Gateway {
         let mut writer = self.content.writer().await?;
         let mut importer = Importer::new(self.profile).with_checksums(checksums.with(Algorithm::Md5)).keep_leaves();
         let mut nodes = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
-            import_into(&mut importer, &chunk, &mut nodes);
-            writer.write(chunk).await?;
-        }
+        stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
         let (last, summary) = importer.finish();
         last.into_iter().for_each(|b| keep_node(&mut nodes, b));
         if let Err(refused) = verify(&summary.checksums) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums, Importer};
 
 use crate::content::ByteStream;
@@ -13,7 +13,7 @@ use crate::meta::{NewVersion, UploadId};
 use crate::model::{Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError, import_into, keep_node};
+use super::{Gateway, ServiceError, keep_node, stream_body};
 
 /// A conditional write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,11 +116,7 @@ impl Gateway {
         let mut writer = self.content.writer().await?;
         let mut importer = Importer::new(self.profile).with_checksums(request.checksums.with(Algorithm::Md5));
         let mut nodes = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
-            import_into(&mut importer, &chunk, &mut nodes);
-            writer.write(chunk).await?;
-        }
+        stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
         let (last, summary) = importer.finish();
         last.into_iter().for_each(|b| keep_node(&mut nodes, b));
         if let Err(refused) =
