@@ -4,19 +4,15 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use rusqlite::{OptionalExtension, Row, params};
-use s3ipfs_cid::{Checksums, Cid, DagLink, varint};
-use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectHeaders, ObjectKey, UploadPart};
+use s3ipfs_cid::{Cid, DagLink, varint};
+use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectKey, UploadPart};
 
 use crate::sqlite::{SqliteMeta, backend, immediate};
-use crate::sqlite_rows::{from_millis, millis};
+use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, headers_at, millis};
 
 const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
      content_language, cache_control, expires, user_meta";
 const PART_COLUMNS: &str = "number, size, cid, md5, crc32, crc32c, crc64nvme, sha1, sha256, leaves, modified_at";
-
-fn corrupt(what: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Blob)
-}
 
 /// `varint(len) cid varint(file_size) varint(dag_size)` for each leaf.
 fn encode_leaves(leaves: &[DagLink]) -> Vec<u8> {
@@ -49,10 +45,6 @@ fn decode_leaves(mut bytes: &[u8]) -> rusqlite::Result<Vec<DagLink>> {
     Ok(leaves)
 }
 
-fn fixed<const N: usize>(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<[u8; N]>> {
-    bytes.map(|b| <[u8; N]>::try_from(b.as_slice()).map_err(|_| corrupt("digest"))).transpose()
-}
-
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
     let user_meta: Option<String> = row.get(10)?;
     Ok(MultipartUpload {
@@ -60,14 +52,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
         bucket: BucketName::parse(&row.get::<_, String>(1)?).map_err(|_| corrupt("bucket"))?,
         key: ObjectKey::parse(&row.get::<_, String>(2)?).map_err(|_| corrupt("key"))?,
         initiated: from_millis(row.get(3)?),
-        headers: ObjectHeaders {
-            content_type: row.get(4)?,
-            content_encoding: row.get(5)?,
-            content_disposition: row.get(6)?,
-            content_language: row.get(7)?,
-            cache_control: row.get(8)?,
-            expires: row.get(9)?,
-        },
+        headers: headers_at(row, 4)?,
         user_meta: match user_meta {
             Some(json) => serde_json::from_str::<BTreeMap<String, String>>(&json).map_err(|_| corrupt("user_meta"))?,
             None => BTreeMap::new(),
@@ -80,14 +65,7 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<UploadPart> {
         number: row.get(0)?,
         size: u64::try_from(row.get::<_, i64>(1)?).map_err(|_| corrupt("size"))?,
         cid: Cid::from_bytes(&row.get::<_, Vec<u8>>(2)?).map_err(|_| corrupt("cid"))?,
-        checksums: Checksums {
-            md5: fixed(row.get(3)?)?,
-            crc32: row.get::<_, Option<i64>>(4)?.map(|v| v as u32),
-            crc32c: row.get::<_, Option<i64>>(5)?.map(|v| v as u32),
-            crc64nvme: row.get::<_, Option<i64>>(6)?.map(|v| v as u64),
-            sha1: fixed(row.get(7)?)?,
-            sha256: fixed(row.get(8)?)?,
-        },
+        checksums: checksums_at(row, 3)?,
         leaves: decode_leaves(&row.get::<_, Vec<u8>>(9)?)?,
         modified_at: from_millis(row.get(10)?),
     })
@@ -177,7 +155,7 @@ impl SqliteMeta {
                 .map_err(backend)?
                 .into_iter()
                 .find(|p| p.number == part.number);
-            let c = &part.checksums;
+            let (md5, crc32, crc32c, crc64nvme, sha1, sha256) = checksum_params(&part.checksums);
             tx.execute(
                 &format!(
                     "INSERT OR REPLACE INTO multipart_parts (upload_id, {PART_COLUMNS}) \
@@ -188,12 +166,12 @@ impl SqliteMeta {
                     part.number,
                     i64::try_from(part.size).map_err(backend)?,
                     part.cid.to_bytes(),
-                    c.md5.map(|d| d.to_vec()),
-                    c.crc32.map(i64::from),
-                    c.crc32c.map(i64::from),
-                    c.crc64nvme.map(|v| v as i64),
-                    c.sha1.map(|d| d.to_vec()),
-                    c.sha256.map(|d| d.to_vec()),
+                    md5,
+                    crc32,
+                    crc32c,
+                    crc64nvme,
+                    sha1,
+                    sha256,
                     encode_leaves(&part.leaves),
                     millis(part.modified_at)
                 ],

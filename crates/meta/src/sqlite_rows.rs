@@ -25,11 +25,11 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-fn corrupt(what: &str) -> rusqlite::Error {
+pub(crate) fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Null)
 }
 
-fn fixed<const N: usize>(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<[u8; N]>> {
+pub(crate) fn fixed<const N: usize>(bytes: Option<Vec<u8>>) -> rusqlite::Result<Option<[u8; N]>> {
     bytes.map(|b| <[u8; N]>::try_from(b.as_slice()).map_err(|_| corrupt("digest length"))).transpose()
 }
 
@@ -67,23 +67,49 @@ fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         cid,
         size: u64::try_from(row.get::<_, i64>(8)?).map_err(|_| corrupt("size"))?,
         etag: row.get(9)?,
-        checksums: Checksums {
-            md5: fixed(row.get(10)?)?,
-            crc32: row.get::<_, Option<i64>>(11)?.map(|v| v as u32),
-            crc32c: row.get::<_, Option<i64>>(12)?.map(|v| v as u32),
-            crc64nvme: row.get::<_, Option<i64>>(13)?.map(|v| v as u64),
-            sha1: fixed(row.get(14)?)?,
-            sha256: fixed(row.get(15)?)?,
-        },
-        headers: ObjectHeaders {
-            content_type: row.get(16)?,
-            content_encoding: row.get(17)?,
-            content_disposition: row.get(18)?,
-            content_language: row.get(19)?,
-            cache_control: row.get(20)?,
-            expires: row.get(21)?,
-        },
+        checksums: checksums_at(row, 10)?,
+        headers: headers_at(row, 16)?,
         user_meta,
+    })
+}
+
+/// The six checksum columns (md5, crc32, crc32c, crc64nvme, sha1, sha256) starting at column `first`.
+pub(crate) fn checksums_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Checksums> {
+    Ok(Checksums {
+        md5: fixed(row.get(first)?)?,
+        crc32: row.get::<_, Option<i64>>(first + 1)?.map(|v| v as u32),
+        crc32c: row.get::<_, Option<i64>>(first + 2)?.map(|v| v as u32),
+        crc64nvme: row.get::<_, Option<i64>>(first + 3)?.map(|v| v as u64),
+        sha1: fixed(row.get(first + 4)?)?,
+        sha256: fixed(row.get(first + 5)?)?,
+    })
+}
+
+/// The checksum values as bound to the six checksum columns, in the same order.
+pub(crate) type ChecksumParams =
+    (Option<Vec<u8>>, Option<i64>, Option<i64>, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// `checksums` as column values for the six checksum columns.
+pub(crate) fn checksum_params(c: &Checksums) -> ChecksumParams {
+    (
+        c.md5.map(|d| d.to_vec()),
+        c.crc32.map(i64::from),
+        c.crc32c.map(i64::from),
+        c.crc64nvme.map(|v| v as i64),
+        c.sha1.map(|d| d.to_vec()),
+        c.sha256.map(|d| d.to_vec()),
+    )
+}
+
+/// The six stored-header columns (content_type … expires) starting at column `first`.
+pub(crate) fn headers_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ObjectHeaders> {
+    Ok(ObjectHeaders {
+        content_type: row.get(first)?,
+        content_encoding: row.get(first + 1)?,
+        content_disposition: row.get(first + 2)?,
+        content_language: row.get(first + 3)?,
+        cache_control: row.get(first + 4)?,
+        expires: row.get(first + 5)?,
     })
 }
 
@@ -97,7 +123,7 @@ pub(crate) fn store_committed(
     modified_at: i64,
     meta: &ObjectMeta,
 ) -> rusqlite::Result<()> {
-    let c = &meta.checksums;
+    let (md5, crc32, crc32c, crc64nvme, sha1, sha256) = checksum_params(&meta.checksums);
     let h = &meta.headers;
     let user_meta = serde_json::to_string(&meta.user_meta).map_err(|_| corrupt("user_meta"))?;
     tx.execute(
@@ -110,12 +136,12 @@ pub(crate) fn store_committed(
             meta.cid.map(|cid| cid.to_bytes()),
             i64::try_from(meta.size).map_err(|_| corrupt("size"))?,
             meta.etag,
-            c.md5.map(|d| d.to_vec()),
-            c.crc32.map(i64::from),
-            c.crc32c.map(i64::from),
-            c.crc64nvme.map(|v| v as i64),
-            c.sha1.map(|d| d.to_vec()),
-            c.sha256.map(|d| d.to_vec()),
+            md5,
+            crc32,
+            crc32c,
+            crc64nvme,
+            sha1,
+            sha256,
             h.content_type,
             h.content_encoding,
             h.content_disposition,
