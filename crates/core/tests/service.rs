@@ -41,11 +41,13 @@ async fn put(
     key: &str,
     data: &'static [u8],
 ) -> Result<s3ipfs_core::ObjectVersion, ServiceError> {
-    w.gw.put_object(w.alice, &b(bucket), &k(key), PutObject::default(), body(&[data]), |_| Ok(())).await
+    w.gw.put_object(w.alice, &b(bucket), &k(key), PutObject::default(), body(&[data]), |_| Ok(()))
+        .await
+        .map(|l| l.version)
 }
 
 async fn get(w: &World, bucket: &str, key: &str) -> Result<Vec<u8>, ServiceError> {
-    let v = w.gw.object_version(w.alice, &b(bucket), &k(key), None).await?;
+    let v = w.gw.object_version(w.alice, &b(bucket), &k(key), None).await?.version;
     let size = v.meta().map_or(0, |m| m.size);
     let chunks: Vec<Bytes> = w.gw.read_object(&v, 0..size).await?.try_collect().await.map_err(ServiceError::Content)?;
     Ok(chunks.concat())
@@ -62,13 +64,14 @@ async fn a_put_stores_bytes_under_the_cid_ipfs_add_gives_with_an_md5_etag() {
         })
         .await
         .expect("put");
-    let meta = v.meta().expect("object");
+    let meta = v.version.meta().expect("object");
     assert_eq!(
         meta.cid.map(|c| c.to_string()).as_deref(),
         Some("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e")
     );
     assert_eq!(meta.etag, "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
-    assert!(v.version_id.is_null(), "unversioned buckets write the null version");
+    assert!(v.version.version_id.is_null(), "unversioned buckets write the null version");
+    assert_eq!(v.reported_version_id(), None, "and S3 reports no version id for it");
     assert_eq!(get(&w, "photos", "hello.txt").await.expect("get"), b"hello world");
 }
 
@@ -138,7 +141,8 @@ async fn deletes_follow_the_buckets_versioning_state() {
     let by_id = w.gw.object_version(w.alice, &b("vers"), &k("doc"), Some(&marker)).await;
     assert!(matches!(by_id, Err(ServiceError::DeleteMarkerVersion { .. })));
     let old = w.gw.object_version(w.alice, &b("vers"), &k("doc"), Some(&v1.version_id)).await.expect("old version");
-    assert_eq!(old.meta().map(|m| m.size), Some(3));
+    assert_eq!(old.version.meta().map(|m| m.size), Some(3));
+    assert_eq!(old.reported_version_id(), Some(&v1.version_id));
     w.gw.delete_object(w.alice, &b("vers"), &k("doc"), Some(&marker)).await.expect("remove marker");
     assert_eq!(get(&w, "vers", "doc").await.expect("restored"), b"two");
     let missing = w.gw.object_version(w.alice, &b("vers"), &k("doc"), Some(&VersionId::generate())).await;
@@ -223,7 +227,7 @@ async fn a_copy_names_the_same_content_as_a_new_version() {
     w.gw.create_bucket(w.alice, &b("src")).await.expect("bucket");
     let source = put(&w, "src", "orig", b"shared bytes").await.expect("put");
     let copy = w.gw.copy_object(w.alice, &source, &b("src"), &k("copy"), None).await.expect("copy");
-    assert_eq!(copy.meta().and_then(|m| m.cid), source.meta().and_then(|m| m.cid));
+    assert_eq!(copy.version.meta().and_then(|m| m.cid), source.meta().and_then(|m| m.cid));
     assert_eq!(w.gw.meta().content_refs(&source.meta().and_then(|m| m.cid).expect("cid")).await.expect("refs"), 2);
     assert_eq!(get(&w, "src", "copy").await.expect("get"), b"shared bytes");
 }

@@ -24,11 +24,6 @@ pub fn version_id(id: Option<&str>) -> S3Result<Option<VersionId>> {
     id.map(|id| VersionId::parse(id).map_err(name_error)).transpose()
 }
 
-/// The `x-amz-version-id` to report: none in a bucket that never had versioning (its versions are all `null`).
-pub fn reported_version(id: &VersionId, versioning: s3ipfs_core::Versioning) -> Option<String> {
-    (versioning != s3ipfs_core::Versioning::Unversioned || !id.is_null()).then(|| id.to_string())
-}
-
 /// An S3 timestamp.
 pub fn timestamp(time: SystemTime) -> Timestamp {
     Timestamp::from(time)

@@ -13,7 +13,7 @@ use crate::S3Api;
 use crate::access::caller;
 use crate::body;
 use crate::checksum::{self, Expected};
-use crate::convert::{self, bucket_name, object_key, reported_version, timestamp};
+use crate::convert::{self, bucket_name, object_key, timestamp};
 use crate::error::service_error;
 
 fn part_number(n: i32) -> S3Result<u32> {
@@ -107,23 +107,22 @@ impl S3Api {
             )
             .await
             .map_err(service_error)?;
-        let size = source.meta().map_or(0, |m| m.size);
+        let size = source.version.meta().map_or(0, |m| m.size);
         let range = copy_range(input.copy_source_range.as_deref(), size)?;
         let (bucket, key, number) =
             (bucket_name(&input.bucket)?, object_key(&input.key)?, part_number(input.part_number)?);
         let part = self
             .gateway
-            .upload_part_copy(user, &bucket, &key, &input.upload_id, number, &source, range)
+            .upload_part_copy(user, &bucket, &key, &input.upload_id, number, &source.version, range)
             .await
             .map_err(service_error)?;
-        let source_versioning = self.gateway.bucket_for(user, &source.bucket).await.map_err(service_error)?.versioning;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())),
                 last_modified: Some(timestamp(part.modified_at)),
                 ..Default::default()
             }),
-            copy_source_version_id: reported_version(&source.version_id, source_versioning),
+            copy_source_version_id: source.reported_version_id().map(ToString::to_string),
             ..Default::default()
         }))
     }
@@ -149,19 +148,18 @@ impl S3Api {
                 .ok_or_else(|| s3_error!(MalformedXML, "A part has no ETag"))?;
             parts.push(Completed { number, etag });
         }
-        let version = self
+        let completed = self
             .gateway
             .complete_multipart(user, &bucket, &key, &input.upload_id, &parts)
             .await
             .map_err(service_error)?;
-        let meta = version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let versioning = self.gateway.bucket_for(user, &bucket).await.map_err(service_error)?.versioning;
+        let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;
         let mut response = S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             e_tag: Some(convert::etag(meta)),
-            version_id: reported_version(&version.version_id, versioning),
+            version_id: completed.reported_version_id().map(ToString::to_string),
             ..Default::default()
         });
         if let Some(value) = meta.cid.and_then(|cid| http::HeaderValue::from_str(&cid.to_string()).ok()) {

@@ -4,8 +4,9 @@ use std::time::SystemTime;
 
 use futures::StreamExt as _;
 use http::{HeaderMap, HeaderValue};
+use s3ipfs_core::service::Located;
 use s3ipfs_core::service::{PutCondition, PutObject};
-use s3ipfs_core::{ObjectMeta, ObjectVersion, ServiceError, UserId, Versioning};
+use s3ipfs_core::{ObjectMeta, ObjectVersion, ServiceError, UserId};
 use s3s::dto::{
     ChecksumMode, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput,
     DeleteObjectOutput, DeleteObjectsInput, DeleteObjectsOutput, DeletedObject, ETagCondition, GetObjectInput,
@@ -18,7 +19,7 @@ use crate::S3Api;
 use crate::access::caller;
 use crate::body;
 use crate::checksum::{self, Expected};
-use crate::convert::{self, bucket_name, object_key, reported_version, timestamp, version_id};
+use crate::convert::{self, bucket_name, object_key, timestamp, version_id};
 use crate::error::service_error;
 
 /// A lookup failure, with the headers S3 adds for delete markers (`x-amz-delete-marker`, `x-amz-version-id`).
@@ -143,10 +144,6 @@ macro_rules! present_as {
 }
 
 impl S3Api {
-    async fn versioning_of(&self, user: UserId, bucket: &s3ipfs_core::BucketName) -> S3Result<Versioning> {
-        Ok(self.gateway.bucket_for(user, bucket).await.map_err(service_error)?.versioning)
-    }
-
     pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let user = caller(&req)?;
         let S3Request { input, headers, trailing_headers, .. } = req;
@@ -167,17 +164,16 @@ impl S3Api {
             condition,
         };
         let (body, body_failure) = body::watch(input.body.unwrap_or_else(|| StreamingBlob::from(bytes::Bytes::new())));
-        let version = self
+        let stored = self
             .gateway
             .put_object(user, &bucket, &key, request, body, move |sums| expected.verify(sums))
             .await
             .map_err(|err| body_failure.take().unwrap_or_else(|| service_error(err)))?;
-        let meta = version.meta().ok_or_else(|| s3_error!(InternalError))?;
+        let meta = stored.version.meta().ok_or_else(|| s3_error!(InternalError))?;
         let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&meta.checksums);
-        let versioning = self.versioning_of(user, &bucket).await?;
         let output = PutObjectOutput {
             e_tag: Some(convert::etag(meta)),
-            version_id: reported_version(&version.version_id, versioning),
+            version_id: stored.reported_version_id().map(ToString::to_string),
             checksum_crc32: crc32,
             checksum_crc32c: crc32c,
             checksum_crc64nvme: crc64nvme,
@@ -192,14 +188,15 @@ impl S3Api {
         Ok(response)
     }
 
-    async fn lookup(&self, user: UserId, bucket: &str, key: &str, id: Option<&str>) -> S3Result<ObjectVersion> {
+    async fn lookup(&self, user: UserId, bucket: &str, key: &str, id: Option<&str>) -> S3Result<Located> {
         let (bucket, key, id) = (bucket_name(bucket)?, object_key(key)?, version_id(id)?);
         self.gateway.object_version(user, &bucket, &key, id.as_ref()).await.map_err(lookup_error)
     }
 
     /// Looks up the version a GET or HEAD addresses, checks its preconditions and prepares what both answer.
     async fn present(&self, user: UserId, request: Addressed<'_>) -> S3Result<(ObjectVersion, Presented)> {
-        let version = self.lookup(user, request.bucket, request.key, request.version_id).await?;
+        let located = self.lookup(user, request.bucket, request.key, request.version_id).await?;
+        let version = &located.version;
         let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         let c = request.conditions;
         check_conditions(meta, version.modified_at, c.0, c.1, c.2, c.3)?;
@@ -211,7 +208,6 @@ impl S3Api {
             ),
             None => None,
         };
-        let versioning = self.versioning_of(user, &version.bucket).await?;
         // Whole-object checksums only describe whole-object responses.
         let checksums = range.is_none() && request.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
         let presented = Presented {
@@ -221,10 +217,10 @@ impl S3Api {
             last_modified: timestamp(version.modified_at),
             metadata: convert::response_meta(meta),
             headers: meta.headers.clone(),
-            version_id: reported_version(&version.version_id, versioning),
+            version_id: located.reported_version_id().map(ToString::to_string),
             checksums: if checksums { checksum::stored(&meta.checksums) } else { Default::default() },
         };
-        Ok((version, presented))
+        Ok((located.version, presented))
     }
 
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
@@ -317,10 +313,10 @@ impl S3Api {
             return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
         };
         let source = self.lookup(user, src_bucket, src_key, src_version.as_deref()).await?;
-        let source_meta = source.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        let source_meta = source.version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         check_conditions(
             source_meta,
-            source.modified_at,
+            source.version.modified_at,
             input.copy_source_if_match.as_ref(),
             input.copy_source_if_none_match.as_ref(),
             input.copy_source_if_modified_since.as_ref(),
@@ -342,20 +338,21 @@ impl S3Api {
             let headers = convert::stored_headers!(input);
             (headers, convert::user_meta(input.metadata))
         });
-        let copy =
-            self.gateway.copy_object(user, &source, &dst_bucket, &dst_key, replacement).await.map_err(service_error)?;
-        let meta = copy.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let versioning = self.versioning_of(user, &dst_bucket).await?;
-        let source_versioning = self.versioning_of(user, &source.bucket).await?;
+        let copy = self
+            .gateway
+            .copy_object(user, &source.version, &dst_bucket, &dst_key, replacement)
+            .await
+            .map_err(service_error)?;
+        let meta = copy.version.meta().ok_or_else(|| s3_error!(InternalError))?;
         let result = CopyObjectResult {
             e_tag: Some(convert::etag(meta)),
-            last_modified: Some(timestamp(copy.modified_at)),
+            last_modified: Some(timestamp(copy.version.modified_at)),
             ..Default::default()
         };
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
-            version_id: reported_version(&copy.version_id, versioning),
-            copy_source_version_id: reported_version(&source.version_id, source_versioning),
+            version_id: copy.reported_version_id().map(ToString::to_string),
+            copy_source_version_id: source.reported_version_id().map(ToString::to_string),
             ..Default::default()
         }))
     }

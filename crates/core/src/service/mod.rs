@@ -16,7 +16,7 @@ use crate::meta::MetaStore;
 pub use error::ServiceError;
 pub use listing::{ListParams, Listing, VersionListing, VersionsParams};
 pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
-pub use objects::{DeleteOutcome, PutCondition, PutObject};
+pub use objects::{DeleteOutcome, Located, PutCondition, PutObject};
 
 /// The gateway's use cases over one metadata store and one content store.
 #[derive(Clone)]

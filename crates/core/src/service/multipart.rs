@@ -14,7 +14,7 @@ use crate::meta::{MetaError, NewVersion};
 use crate::model::{MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, VersionState};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError, import_into, keep_node, stream_body};
+use super::{Gateway, Located, ServiceError, import_into, keep_node, stream_body};
 
 /// Smallest part S3 accepts, except the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -243,7 +243,7 @@ impl Gateway {
         key: &ObjectKey,
         upload_id: &str,
         requested: &[CompletedPart],
-    ) -> Result<ObjectVersion, ServiceError> {
+    ) -> Result<Located, ServiceError> {
         let upload = self.upload_for(user, bucket, key, upload_id).await?;
         let stored: BTreeMap<u32, UploadPart> = self
             .meta
@@ -299,7 +299,7 @@ impl Gateway {
                 self.release_content(&part.cid).await;
             }
         }
-        Ok(version)
+        Ok(Located { version, versioning: bucket_row.versioning })
     }
 
     /// Streams the parts into one content object; returns its root CID and size.

@@ -37,6 +37,23 @@ pub struct PutObject {
     pub condition: Option<PutCondition>,
 }
 
+/// A version together with its bucket's versioning state, which decides whether S3 reports the version id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The version.
+    pub version: ObjectVersion,
+    /// Its bucket's versioning state when it was read or written.
+    pub versioning: Versioning,
+}
+
+impl Located {
+    /// The `x-amz-version-id` S3 reports: none in a bucket that never had versioning (all its versions are `null`).
+    pub fn reported_version_id(&self) -> Option<&VersionId> {
+        let reported = self.versioning != Versioning::Unversioned || !self.version.version_id.is_null();
+        reported.then_some(&self.version.version_id)
+    }
+}
+
 /// What a DELETE did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteOutcome {
@@ -84,7 +101,7 @@ impl Gateway {
         request: PutObject,
         body: S,
         verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
-    ) -> Result<ObjectVersion, ServiceError>
+    ) -> Result<Located, ServiceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
@@ -97,7 +114,7 @@ impl Gateway {
         if result.is_err() {
             let _ = self.meta.abort_version(upload).await;
         }
-        result
+        result.map(|version| Located { version, versioning: bucket.versioning })
     }
 
     async fn upload<S, E>(
@@ -146,7 +163,7 @@ impl Gateway {
         bucket: &BucketName,
         key: &ObjectKey,
         version_id: Option<&VersionId>,
-    ) -> Result<ObjectVersion, ServiceError> {
+    ) -> Result<Located, ServiceError> {
         let bucket = self.bucket_for(user, bucket).await?;
         let version = match version_id {
             None => self
@@ -157,7 +174,7 @@ impl Gateway {
             Some(id) => self.meta.find_version(&bucket.name, key, id).await?.ok_or(ServiceError::NoSuchVersion)?,
         };
         match (version.is_delete_marker(), version_id) {
-            (false, _) => Ok(version),
+            (false, _) => Ok(Located { version, versioning: bucket.versioning }),
             (true, None) => Err(ServiceError::NoSuchKey { delete_marker: Some(version.version_id) }),
             (true, Some(_)) => Err(ServiceError::DeleteMarkerVersion { version_id: version.version_id }),
         }
@@ -202,7 +219,7 @@ impl Gateway {
         dst_bucket: &BucketName,
         dst_key: &ObjectKey,
         replace: Option<(ObjectHeaders, BTreeMap<String, String>)>,
-    ) -> Result<ObjectVersion, ServiceError> {
+    ) -> Result<Located, ServiceError> {
         let bucket = self.bucket_for(user, dst_bucket).await?;
         let mut meta = source.meta().cloned().ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
         if let Some((headers, user_meta)) = replace {
@@ -211,6 +228,7 @@ impl Gateway {
         }
         let (version_id, replace_null) = new_version_id(bucket.versioning);
         let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
-        Ok(self.meta.append_version(&bucket.name, dst_key, new).await?)
+        let version = self.meta.append_version(&bucket.name, dst_key, new).await?;
+        Ok(Located { version, versioning: bucket.versioning })
     }
 }
