@@ -174,6 +174,61 @@ impl ChecksumHasher {
     }
 }
 
+/// How an object's checksum covers a multipart upload (S3's `x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumType {
+    /// The checksum of the whole content, whatever the parts (CRCs combined from the parts' CRCs).
+    FullObject,
+    /// The checksum of the parts' checksums, written with a `-N` suffix.
+    Composite,
+}
+
+impl ChecksumType {
+    /// The name S3 uses: `FULL_OBJECT` or `COMPOSITE`.
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            ChecksumType::FullObject => "FULL_OBJECT",
+            ChecksumType::Composite => "COMPOSITE",
+        }
+    }
+
+    /// Parses S3's name (exact, as S3 compares it).
+    pub fn parse(name: &str) -> Option<Self> {
+        [ChecksumType::FullObject, ChecksumType::Composite].into_iter().find(|t| t.s3_name() == name)
+    }
+
+    /// The type S3 uses when a multipart upload names only its algorithm.
+    pub fn default_for(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Crc64Nvme => ChecksumType::FullObject,
+            _ => ChecksumType::Composite,
+        }
+    }
+
+    /// Whether S3 allows this type with `algorithm` (full-object needs a CRC; CRC64NVME is full-object only).
+    pub fn allows(self, algorithm: Algorithm) -> bool {
+        match self {
+            ChecksumType::FullObject => crc_algorithm(algorithm).is_some(),
+            ChecksumType::Composite => !matches!(algorithm, Algorithm::Crc64Nvme | Algorithm::Md5),
+        }
+    }
+}
+
+impl fmt::Display for ChecksumType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.s3_name())
+    }
+}
+
+fn crc_algorithm(algorithm: Algorithm) -> Option<CrcAlgorithm> {
+    match algorithm {
+        Algorithm::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
+        Algorithm::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
+        Algorithm::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
+        Algorithm::Md5 | Algorithm::Sha1 | Algorithm::Sha256 => None,
+    }
+}
+
 /// Finished digests; an algorithm that was not requested is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Checksums {
@@ -207,6 +262,52 @@ impl Checksums {
     /// The value as S3 sends it in `x-amz-checksum-*` (and `Content-MD5`): base64 of the big-endian digest.
     pub fn base64(&self, algorithm: Algorithm) -> Option<String> {
         self.bytes(algorithm).map(|b| BASE64.encode(b))
+    }
+
+    /// S3's COMPOSITE checksum of a multipart object: `algorithm` over the parts' raw checksums, concatenated in
+    /// order. `None` when a part lacks that checksum.
+    pub fn composite<'a>(algorithm: Algorithm, parts: impl IntoIterator<Item = &'a Checksums>) -> Option<Checksums> {
+        let mut hasher = ChecksumHasher::new(ChecksumSet::NONE.with(algorithm));
+        for part in parts {
+            hasher.update(&part.bytes(algorithm)?);
+        }
+        Some(hasher.finish())
+    }
+
+    /// S3's FULL_OBJECT checksum of a multipart object: the parts' CRCs (each with its part's length) combined
+    /// into the CRC of the whole content. `None` for a non-CRC algorithm, no part, or a part lacking the CRC.
+    pub fn combined<'a>(
+        algorithm: Algorithm,
+        parts: impl IntoIterator<Item = (&'a Checksums, u64)>,
+    ) -> Option<Checksums> {
+        let crc = crc_algorithm(algorithm)?;
+        let mut parts = parts.into_iter();
+        let value = |sums: &Checksums| match algorithm {
+            Algorithm::Crc32 => sums.crc32.map(u64::from),
+            Algorithm::Crc32c => sums.crc32c.map(u64::from),
+            _ => sums.crc64nvme,
+        };
+        let mut whole = value(parts.next()?.0)?;
+        for (sums, len) in parts {
+            whole = crc_fast::checksum_combine(crc, whole, value(sums)?, len);
+        }
+        Some(match algorithm {
+            Algorithm::Crc32 => Checksums { crc32: Some(whole as u32), ..Checksums::default() },
+            Algorithm::Crc32c => Checksums { crc32c: Some(whole as u32), ..Checksums::default() },
+            _ => Checksums { crc64nvme: Some(whole), ..Checksums::default() },
+        })
+    }
+
+    /// Whether `value` has the form of an `algorithm` checksum: base64 of a digest of the right length.
+    pub fn is_well_formed(algorithm: Algorithm, value: &str) -> bool {
+        let len = match algorithm {
+            Algorithm::Crc32 | Algorithm::Crc32c => 4,
+            Algorithm::Crc64Nvme => 8,
+            Algorithm::Md5 => 16,
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+        };
+        BASE64.decode(value.trim()).is_ok_and(|d| d.len() == len)
     }
 
     /// The S3 ETag of a single-part object: the hex MD5 in double quotes.
@@ -266,6 +367,73 @@ mod tests {
         let sums = hasher.finish();
         assert!(sums.md5.is_some() && sums.crc32c.is_some());
         assert_eq!((sums.crc32, sums.crc64nvme, sums.sha1, sums.sha256), (None, None, None, None));
+    }
+
+    #[test]
+    fn full_object_crcs_combine_from_parts() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let whole = digest(&data);
+        let pieces = [&data[..1], &data[1..40_000], &data[40_000..40_000], &data[40_000..]];
+        let parts: Vec<(Checksums, u64)> = pieces.iter().map(|p| (digest(p), p.len() as u64)).collect();
+        for algorithm in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let combined = Checksums::combined(algorithm, parts.iter().map(|(c, l)| (c, *l))).expect("a CRC");
+            assert_eq!(combined.base64(algorithm), whole.base64(algorithm), "{algorithm}");
+        }
+        assert_eq!(Checksums::combined(Algorithm::Sha256, parts.iter().map(|(c, l)| (c, *l))), None);
+        assert_eq!(Checksums::combined(Algorithm::Crc32, std::iter::empty()), None);
+    }
+
+    #[test]
+    fn composite_checksums_hash_the_raw_part_checksums() {
+        // One part whose checksum is known, and the composite S3 reports for it (published S3 test values).
+        let cases = [
+            (Algorithm::Crc32, "y/Q5Jg==", "7kxlUA=="),
+            (Algorithm::Crc32c, "4waSgw==", "pzJFoA=="),
+            (Algorithm::Sha1, "98O8HYCOBHMq32eZZczDTKeuNEE=", "zGcEPHvP9e6lVmvZsfPHT9mlz10="),
+            (
+                Algorithm::Sha256,
+                "FeKw08M4keuw8e9gnsQZQgwg4yDOlMZfvIwzEkSOsiU=",
+                "KSsNAHVmgy25S/rmic1w0at3KBH9RLn0nYVQ7p6mpJQ=",
+            ),
+        ];
+        for (algorithm, part, composite) in cases {
+            let raw = BASE64.decode(part).expect("base64");
+            let mut hasher = ChecksumHasher::new(ChecksumSet::NONE.with(algorithm));
+            hasher.update(&raw);
+            let expected = hasher.finish();
+            let part_sums = Checksums::composite(algorithm, [&Checksums::default()]);
+            assert_eq!(part_sums, None, "a part without the checksum gives no composite");
+            let parts = [part_from(algorithm, &raw)];
+            let got = Checksums::composite(algorithm, parts.iter()).expect("composite");
+            assert_eq!(got, expected);
+            assert_eq!(got.base64(algorithm).as_deref(), Some(composite), "{algorithm}");
+        }
+    }
+
+    fn part_from(algorithm: Algorithm, raw: &[u8]) -> Checksums {
+        let mut sums = Checksums::default();
+        match algorithm {
+            Algorithm::Crc32 => sums.crc32 = Some(u32::from_be_bytes(raw.try_into().expect("4 bytes"))),
+            Algorithm::Crc32c => sums.crc32c = Some(u32::from_be_bytes(raw.try_into().expect("4 bytes"))),
+            Algorithm::Sha1 => sums.sha1 = Some(raw.try_into().expect("20 bytes")),
+            Algorithm::Sha256 => sums.sha256 = Some(raw.try_into().expect("32 bytes")),
+            _ => unreachable!("not used"),
+        }
+        sums
+    }
+
+    #[test]
+    fn checksum_types_follow_s3_rules() {
+        assert_eq!(ChecksumType::default_for(Algorithm::Crc64Nvme), ChecksumType::FullObject);
+        assert_eq!(ChecksumType::default_for(Algorithm::Crc32), ChecksumType::Composite);
+        assert!(!ChecksumType::Composite.allows(Algorithm::Crc64Nvme));
+        assert!(!ChecksumType::FullObject.allows(Algorithm::Sha256));
+        assert!(ChecksumType::FullObject.allows(Algorithm::Crc32c) && ChecksumType::Composite.allows(Algorithm::Sha1));
+        assert_eq!(ChecksumType::parse("FULL_OBJECT"), Some(ChecksumType::FullObject));
+        assert_eq!(ChecksumType::parse("composite"), None);
+        assert!(Checksums::is_well_formed(Algorithm::Crc32, "y/Q5Jg=="));
+        assert!(!Checksums::is_well_formed(Algorithm::Crc32, "y/Q5Jh==x"));
+        assert!(!Checksums::is_well_formed(Algorithm::Sha1, "y/Q5Jg=="));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod varint;
 
 pub use assemble::{AssembleError, Assembler};
 pub use block::{Block, BlockKind, DagLink};
-pub use checksum::{Algorithm, ChecksumHasher, ChecksumSet, Checksums};
+pub use checksum::{Algorithm, ChecksumHasher, ChecksumSet, ChecksumType, Checksums};
 pub use cid::{Cid, CidError, Version};
 pub use dag::{BlockSource, DagError, MemoryBlocks};
 pub use importer::{ImportSummary, Importer, Pushed, cid_of, import_reader};
