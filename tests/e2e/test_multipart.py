@@ -1,12 +1,15 @@
 """Multipart uploads through real clients: aws-cli v1/v2, boto3 (HTTP and HTTPS), rclone, s3cmd; restarts, expiry, 5 GiB."""
+import base64
 import hashlib
 import io
 import os
 import subprocess
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
+import botocore.exceptions
 import pytest
 from conftest import ACCESS_KEY, SECRET_KEY, Gateway, client_env, require
 from test_boto3 import s3_client
@@ -73,6 +76,38 @@ def test_boto3_upload_fileobj_of_50_mib(request, secure):
     assert out.getvalue() == data
     s3.put_object(Bucket="boto-mp", Key="single.bin", Body=data)
     assert cid_of(s3, "boto-mp", "fifty.bin") == cid_of(s3, "boto-mp", "single.bin")
+    # boto3 names CRC32 at CreateMultipartUpload: the object's checksum is S3's composite of the 8 MiB parts' CRCs.
+    part_crcs = b"".join(crc32_bytes(data[i : i + 8 * MIB]) for i in range(0, len(data), 8 * MIB))
+    head = s3.head_object(Bucket="boto-mp", Key="fifty.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == b64(crc32_bytes(part_crcs)) + "-7"
+    assert head["ChecksumType"] == "COMPOSITE"
+
+
+def crc32_bytes(data):
+    return zlib.crc32(data).to_bytes(4, "big")
+
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+def test_boto3_full_object_checksum_is_verified_and_kept(request, secure):
+    gateway = request.getfixturevalue("gateway_tls" if secure else "gateway")
+    s3 = https_client(gateway) if secure else s3_client(gateway)
+    s3.create_bucket(Bucket="boto-full")
+    data = os.urandom(MIB) * 12
+    whole = b64(crc32_bytes(data))
+    # A caller-supplied checksum makes s3transfer ask for FULL_OBJECT and send it with CompleteMultipartUpload.
+    with pytest.raises(botocore.exceptions.ClientError, match="BadDigest"):
+        s3.upload_fileobj(io.BytesIO(data), "boto-full", "bad.bin", ExtraArgs={"ChecksumCRC32": b64(b"\0\0\0\0")})
+    assert "Contents" not in s3.list_objects_v2(Bucket="boto-full"), "a refused Complete leaves nothing visible"
+    s3.upload_fileobj(io.BytesIO(data), "boto-full", "good.bin", ExtraArgs={"ChecksumCRC32": whole})
+    head = s3.head_object(Bucket="boto-full", Key="good.bin", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"], head["ETag"][-3:]) == (whole, "FULL_OBJECT", '-2"')
+    # botocore checks a full-object CRC32 against the body it reads.
+    got = s3.get_object(Bucket="boto-full", Key="good.bin", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == whole and got["Body"].read() == data
 
 
 def test_rclone_above_the_upload_cutoff_with_server_side_copy_and_move(gateway, tmp_path):

@@ -16,8 +16,8 @@ pub use memory::MemoryMeta;
 pub use memory_content::MemoryContent;
 pub use meta::{MetaError, MetaStore, NewVersion, UploadId};
 pub use model::{
-    AccessKey, Bucket, MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, User, VersionState,
-    Versioning,
+    AccessKey, Bucket, MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, User,
+    VersionState, Versioning,
 };
 pub use names::{BucketName, NameError, ObjectKey, UserId, VersionId};
 pub use service::{Gateway, ServiceError};

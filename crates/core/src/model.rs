@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use s3ipfs_cid::{Checksums, Cid};
+use s3ipfs_cid::{Algorithm, ChecksumType, Checksums, Cid};
 
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
@@ -80,12 +80,35 @@ pub struct ObjectMeta {
     pub size: u64,
     /// The ETag, quoted (`"md5hex"` or `"md5hex-N"`).
     pub etag: String,
-    /// Checksums the client asked for (and MD5), in S3's encodings.
+    /// The object's checksums: MD5 (single-part objects) and the S3 checksum the upload asked for (CRC64NVME when
+    /// it asked for none).
     pub checksums: Checksums,
+    /// `Some(n)` when the checksum (MD5 aside) is S3's COMPOSITE checksum of `n` parts, not one of the whole content.
+    pub composite_parts: Option<u32>,
     /// HTTP headers stored with the object.
     pub headers: ObjectHeaders,
     /// `x-amz-meta-*` pairs, names lowercased without the prefix.
     pub user_meta: BTreeMap<String, String>,
+}
+
+impl ObjectMeta {
+    /// The `x-amz-checksum-*` value of `algorithm` (MD5 excluded): base64, plus `-N` for a composite checksum.
+    pub fn checksum_value(&self, algorithm: Algorithm) -> Option<String> {
+        if algorithm == Algorithm::Md5 {
+            return None;
+        }
+        let value = self.checksums.base64(algorithm)?;
+        Some(match self.composite_parts {
+            Some(parts) => format!("{value}-{parts}"),
+            None => value,
+        })
+    }
+
+    /// The `x-amz-checksum-type` of the object's checksum, when it has one besides MD5.
+    pub fn checksum_type(&self) -> Option<ChecksumType> {
+        let any = Algorithm::ALL.into_iter().any(|a| a != Algorithm::Md5 && self.checksums.bytes(a).is_some());
+        any.then_some(if self.composite_parts.is_some() { ChecksumType::Composite } else { ChecksumType::FullObject })
+    }
 }
 
 /// The standard HTTP headers S3 stores with an object and returns on GET/HEAD.
@@ -172,6 +195,17 @@ pub struct MultipartUpload {
     pub headers: ObjectHeaders,
     /// User metadata the completed object will carry.
     pub user_meta: BTreeMap<String, String>,
+    /// The checksum the client asked the object to carry (`x-amz-checksum-algorithm` and `-type`), if any.
+    pub checksum: Option<UploadChecksum>,
+}
+
+/// The checksum a multipart upload was created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadChecksum {
+    /// Every part carries a checksum of this algorithm.
+    pub algorithm: Algorithm,
+    /// How the object's checksum is formed from the parts'.
+    pub kind: ChecksumType,
 }
 
 /// One uploaded part of a multipart upload. Its bytes are stored as content under `cid`.

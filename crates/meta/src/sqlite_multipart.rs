@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use rusqlite::{OptionalExtension, Row, params};
-use s3ipfs_cid::{Cid, DagLink, varint};
-use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectKey, UploadPart};
+use s3ipfs_cid::{ChecksumType, Cid, DagLink, varint};
+use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectKey, UploadChecksum, UploadPart};
 
 use crate::sqlite::{SqliteMeta, backend, immediate};
 use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, headers_at, millis};
 
 const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
-     content_language, cache_control, expires, user_meta";
+     content_language, cache_control, expires, user_meta, checksum_algorithm, checksum_type";
 const PART_COLUMNS: &str = "number, size, cid, md5, crc32, crc32c, crc64nvme, sha1, sha256, leaves, modified_at";
 
 /// `varint(len) cid varint(file_size) varint(dag_size)` for each leaf.
@@ -45,6 +45,18 @@ fn decode_leaves(mut bytes: &[u8]) -> rusqlite::Result<Vec<DagLink>> {
     Ok(leaves)
 }
 
+/// The upload checksum from its two columns (both NULL when the upload named none).
+fn upload_checksum(algorithm: Option<String>, kind: Option<String>) -> rusqlite::Result<Option<UploadChecksum>> {
+    match (algorithm, kind) {
+        (Some(algorithm), Some(kind)) => Ok(Some(UploadChecksum {
+            algorithm: algorithm.parse().map_err(|_| corrupt("checksum_algorithm"))?,
+            kind: ChecksumType::parse(&kind).ok_or_else(|| corrupt("checksum_type"))?,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(corrupt("checksum_type")),
+    }
+}
+
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
     let user_meta: Option<String> = row.get(10)?;
     Ok(MultipartUpload {
@@ -57,6 +69,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
             Some(json) => serde_json::from_str::<BTreeMap<String, String>>(&json).map_err(|_| corrupt("user_meta"))?,
             None => BTreeMap::new(),
         },
+        checksum: upload_checksum(row.get(11)?, row.get(12)?)?,
     })
 }
 
@@ -105,7 +118,7 @@ impl SqliteMeta {
             let h = &upload.headers;
             let user_meta = serde_json::to_string(&upload.user_meta).map_err(backend)?;
             tx.execute(
-                &format!("INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                &format!("INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
                 params![
                     upload.id,
                     upload.bucket.as_str(),
@@ -117,7 +130,9 @@ impl SqliteMeta {
                     h.content_language,
                     h.cache_control,
                     h.expires,
-                    user_meta
+                    user_meta,
+                    upload.checksum.map(|c| c.algorithm.s3_name()),
+                    upload.checksum.map(|c| c.kind.s3_name()),
                 ],
             )
             .map_err(backend)?;

@@ -15,7 +15,7 @@ pub(crate) const ABORTED: i64 = 3;
 /// Every column `version_from_row` reads, in order.
 pub(crate) const VERSION_COLUMNS: &str = "bucket, key, seq, version_id, state, retired, modified_at, cid, size, etag, \
      md5, crc32, crc32c, crc64nvme, sha1, sha256, content_type, content_encoding, content_disposition, \
-     content_language, cache_control, expires, user_meta";
+     content_language, cache_control, expires, user_meta, composite_parts";
 
 pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -68,6 +68,7 @@ fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         size: u64::try_from(row.get::<_, i64>(8)?).map_err(|_| corrupt("size"))?,
         etag: row.get(9)?,
         checksums: checksums_at(row, 10)?,
+        composite_parts: row.get(23)?,
         headers: headers_at(row, 16)?,
         user_meta,
     })
@@ -130,7 +131,7 @@ pub(crate) fn store_committed(
         "UPDATE object_versions SET cid = ?2, size = ?3, etag = ?4, md5 = ?5, crc32 = ?6, crc32c = ?7, \
          crc64nvme = ?8, sha1 = ?9, sha256 = ?10, content_type = ?11, content_encoding = ?12, \
          content_disposition = ?13, content_language = ?14, cache_control = ?15, expires = ?16, user_meta = ?17, \
-         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21 WHERE id = ?1",
+         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21, composite_parts = ?22 WHERE id = ?1",
         rusqlite::params![
             id,
             meta.cid.map(|cid| cid.to_bytes()),
@@ -153,6 +154,7 @@ pub(crate) fn store_committed(
             seq,
             version_id,
             modified_at,
+            meta.composite_parts,
         ],
     )?;
     Ok(())

@@ -2,12 +2,12 @@
 
 use http::HeaderMap;
 use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums};
-use s3ipfs_core::ServiceError;
+use s3ipfs_core::{ObjectMeta, ServiceError};
 use s3s::dto::{PutObjectInput, UploadPartInput};
 use s3s::{S3Result, TrailingHeaders, s3_error};
 
 /// The checksum algorithms S3 defines that this gateway computes, with their header names.
-const HEADERS: [(Algorithm, &str); 5] = [
+pub(crate) const HEADERS: [(Algorithm, &str); 5] = [
     (Algorithm::Crc32, "x-amz-checksum-crc32"),
     (Algorithm::Crc32c, "x-amz-checksum-crc32c"),
     (Algorithm::Crc64Nvme, "x-amz-checksum-crc64nvme"),
@@ -65,14 +65,36 @@ impl Expected {
         Expected { values, trailer, trailer_algorithms }
     }
 
+    /// The algorithm of the one checksum the client sends (as a header value or in the trailer), or else of
+    /// `x-amz-sdk-checksum-algorithm`. Refuses, as S3 does, several checksums, a malformed value, and an SDK
+    /// algorithm that contradicts the value sent.
+    pub fn claimed(&self, sdk: Option<&str>) -> S3Result<Option<Algorithm>> {
+        for (algorithm, value) in &self.values {
+            if *algorithm != Algorithm::Md5 && !Checksums::is_well_formed(*algorithm, value) {
+                return Err(invalid_header(header_name(*algorithm)));
+            }
+        }
+        let sends = |a: &Algorithm| self.values.iter().any(|(v, _)| v == a) || self.trailer_algorithms.contains(a);
+        let sent: Vec<Algorithm> = HEADERS.iter().map(|(a, _)| *a).filter(sends).collect();
+        if sent.len() > 1 {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
+        }
+        let sdk = sdk.map(parse_algorithm).transpose()?;
+        match (sent.first().copied(), sdk) {
+            (Some(sent), Some(sdk)) if sent != sdk => Err(invalid_header("x-amz-sdk-checksum-algorithm")),
+            (sent, sdk) => Ok(sent.or(sdk)),
+        }
+    }
+
     /// The algorithms to compute: every one claimed, plus the one the client asked to be stored.
     pub fn algorithms(&self, requested: Option<&str>) -> S3Result<ChecksumSet> {
         let mut set: ChecksumSet =
             self.values.iter().map(|(a, _)| *a).chain(self.trailer_algorithms.iter().copied()).collect();
         if let Some(name) = requested {
-            let algorithm: Algorithm =
-                name.parse().map_err(|_| s3_error!(InvalidRequest, "This checksum algorithm is not supported"))?;
-            set = set.with(algorithm);
+            set = set.with(parse_algorithm(name)?);
         }
         Ok(set)
     }
@@ -102,7 +124,48 @@ impl Expected {
     }
 }
 
+/// A checksum algorithm S3 names (`CRC32`, …), or the InvalidRequest S3 answers for another.
+pub fn parse_algorithm(name: &str) -> S3Result<Algorithm> {
+    name.parse().ok().filter(|a| *a != Algorithm::Md5).ok_or_else(|| {
+        s3_error!(
+            InvalidRequest,
+            "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, \
+             CRC32C, CRC64NVME, SHA1, SHA256]"
+        )
+    })
+}
+
+/// The header that carries an `algorithm` checksum.
+pub fn header_name(algorithm: Algorithm) -> &'static str {
+    HEADERS.iter().find(|(a, _)| *a == algorithm).map_or("content-md5", |(_, name)| name)
+}
+
+/// S3's answer to a malformed header value.
+pub fn invalid_header(name: &str) -> s3s::S3Error {
+    s3s::S3Error::with_message(s3s::S3ErrorCode::InvalidRequest, format!("Value for {name} header is invalid."))
+}
+
 /// The `x-amz-checksum-*` values of stored checksums, in the order of S3's output fields (MD5 excluded).
 pub fn stored(checksums: &Checksums) -> [Option<String>; 5] {
     HEADERS.map(|(algorithm, _)| checksums.base64(algorithm))
+}
+
+/// The `x-amz-checksum-*` values of an object (`-N` marks a composite one), in the order of S3's output fields.
+pub fn of_object(meta: &ObjectMeta) -> [Option<String>; 5] {
+    HEADERS.map(|(algorithm, _)| meta.checksum_value(algorithm))
+}
+
+/// An object's `x-amz-checksum-type`, when it has a checksum.
+pub fn type_of(meta: &ObjectMeta) -> Option<s3s::dto::ChecksumType> {
+    meta.checksum_type().map(|t| s3s::dto::ChecksumType::from_static(t.s3_name()))
+}
+
+/// The algorithms of an object's checksums (MD5 excluded), as ListObjects shows them.
+pub fn algorithms_of(meta: &ObjectMeta) -> Vec<s3s::dto::ChecksumAlgorithm> {
+    HEADERS.iter().filter(|(a, _)| meta.checksums.bytes(*a).is_some()).map(|(a, _)| algorithm_dto(*a)).collect()
+}
+
+/// The S3 name of an algorithm as the DTO type.
+pub fn algorithm_dto(algorithm: Algorithm) -> s3s::dto::ChecksumAlgorithm {
+    s3s::dto::ChecksumAlgorithm::from_static(algorithm.s3_name())
 }

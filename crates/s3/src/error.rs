@@ -42,6 +42,7 @@ pub fn service_error(err: ServiceError) -> S3Error {
             format!("The {algorithm} you specified did not match the calculated checksum."),
         ),
         ServiceError::IncompleteBody(why) => S3Error::with_message(S3ErrorCode::IncompleteBody, why),
+        ServiceError::InvalidRequest(why) => S3Error::with_message(S3ErrorCode::InvalidRequest, why),
         ServiceError::InvalidArgument(why) => S3Error::with_message(S3ErrorCode::InvalidArgument, why),
         ServiceError::Meta(err) => meta_error(err),
         ServiceError::Content(err) => content_error(err),

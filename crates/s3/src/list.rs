@@ -13,6 +13,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::S3Api;
 use crate::access::caller;
+use crate::checksum;
 use crate::convert::{self, bucket_name, max_keys, timestamp, version_id};
 use crate::error::service_error;
 
@@ -30,10 +31,10 @@ fn url_encode(text: &str) -> String {
 }
 
 /// How names go out: as they are, or URL-encoded when the client asked for it.
-struct Encoding(bool);
+pub(crate) struct Encoding(bool);
 
 impl Encoding {
-    fn of(requested: Option<&EncodingType>) -> S3Result<Self> {
+    pub(crate) fn of(requested: Option<&EncodingType>) -> S3Result<Self> {
         match requested.map(EncodingType::as_str) {
             None => Ok(Encoding(false)),
             Some(EncodingType::URL) => Ok(Encoding(true)),
@@ -41,11 +42,11 @@ impl Encoding {
         }
     }
 
-    fn apply(&self, text: &str) -> String {
+    pub(crate) fn apply(&self, text: &str) -> String {
         if self.0 { url_encode(text) } else { text.to_owned() }
     }
 
-    fn echo(&self) -> Option<EncodingType> {
+    pub(crate) fn echo(&self) -> Option<EncodingType> {
         self.0.then(|| EncodingType::from_static(EncodingType::URL))
     }
 }
@@ -62,17 +63,19 @@ fn object_entry(version: &ObjectVersion, encoding: &Encoding, owner: Option<Owne
         e_tag: meta.map(convert::etag),
         size: meta.and_then(|m| i64::try_from(m.size).ok()),
         storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        checksum_algorithm: meta.map(checksum::algorithms_of).filter(|list| !list.is_empty()),
+        checksum_type: meta.and_then(checksum::type_of),
         owner,
         ..Default::default()
     }
 }
 
-fn prefixes(list: Vec<String>, encoding: &Encoding) -> Vec<CommonPrefix> {
+pub(crate) fn prefixes(list: Vec<String>, encoding: &Encoding) -> Vec<CommonPrefix> {
     list.iter().map(|p| CommonPrefix { prefix: Some(encoding.apply(p)) }).collect()
 }
 
 /// An empty delimiter means none (restic and rclone send `delimiter=`).
-fn delimiter(value: Option<String>) -> Option<String> {
+pub(crate) fn delimiter(value: Option<String>) -> Option<String> {
     value.filter(|d| !d.is_empty())
 }
 

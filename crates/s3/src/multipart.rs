@@ -1,20 +1,23 @@
 //! Multipart operations: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads.
 
-use s3ipfs_core::service::CompletedPart as Completed;
+use s3ipfs_cid::{Algorithm, ChecksumType, Checksums};
+use s3ipfs_core::UploadChecksum;
+use s3ipfs_core::service::{CompleteClaims, CompletedPart as Completed, UploadsParams};
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput, CompleteMultipartUploadOutput,
     CopyPartResult, CopySource, CreateMultipartUploadInput, CreateMultipartUploadOutput, ListMultipartUploadsInput,
     ListMultipartUploadsOutput, ListPartsInput, ListPartsOutput, MultipartUpload, Part, StreamingBlob,
     UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
-use s3s::{S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::S3Api;
 use crate::access::caller;
 use crate::body;
-use crate::checksum::{self, Expected};
+use crate::checksum::{self, Expected, algorithm_dto, header_name, invalid_header, parse_algorithm};
 use crate::convert::{self, bucket_name, object_key, timestamp};
 use crate::error::service_error;
+use crate::list::{self, Encoding};
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
@@ -36,6 +39,126 @@ fn copy_range(value: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> 
     Ok(first..last + 1)
 }
 
+/// The checksum CreateMultipartUpload asks for (`x-amz-checksum-algorithm`, `x-amz-checksum-type`), under S3's rules.
+fn upload_checksum(
+    algorithm: Option<&s3s::dto::ChecksumAlgorithm>,
+    kind: Option<&s3s::dto::ChecksumType>,
+) -> S3Result<Option<UploadChecksum>> {
+    let kind = kind.map(|k| ChecksumType::parse(k.as_str()).ok_or_else(|| invalid_header("x-amz-checksum-type")));
+    let Some(algorithm) = algorithm else {
+        return match kind {
+            Some(_) => Err(s3_error!(
+                InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+            )),
+            None => Ok(None),
+        };
+    };
+    let algorithm = parse_algorithm(algorithm.as_str())?;
+    let kind = kind.transpose()?.unwrap_or_else(|| ChecksumType::default_for(algorithm));
+    if !kind.allows(algorithm) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            format!(
+                "The {kind} checksum type cannot be used with the {} checksum algorithm.",
+                algorithm.s3_name().to_ascii_lowercase()
+            ),
+        ));
+    }
+    Ok(Some(UploadChecksum { algorithm, kind }))
+}
+
+/// The `(algorithm, value)` pairs among a request's checksum fields, in S3's field order.
+fn checksum_fields(fields: [&Option<String>; 5]) -> Vec<(Algorithm, &str)> {
+    checksum::HEADERS.iter().zip(fields).filter_map(|((a, _), v)| v.as_deref().map(|v| (*a, v))).collect()
+}
+
+/// The one checksum a `<Part>` of CompleteMultipartUpload may quote.
+fn quoted_part_checksum(part: &s3s::dto::CompletedPart) -> S3Result<Option<(Algorithm, String)>> {
+    let fields = checksum_fields([
+        &part.checksum_crc32,
+        &part.checksum_crc32c,
+        &part.checksum_crc64nvme,
+        &part.checksum_sha1,
+        &part.checksum_sha256,
+    ]);
+    let unsupported = [
+        &part.checksum_md5,
+        &part.checksum_sha512,
+        &part.checksum_xxhash64,
+        &part.checksum_xxhash3,
+        &part.checksum_xxhash128,
+    ]
+    .iter()
+    .any(|v| v.is_some());
+    match fields.as_slice() {
+        [] if !unsupported => Ok(None),
+        [(algorithm, value)] if !unsupported && Checksums::is_well_formed(*algorithm, value) => {
+            Ok(Some((*algorithm, (*value).to_owned())))
+        }
+        _ => Err(s3_error!(InvalidArgument, "Invalid Base64 or multiple checksums present in request")),
+    }
+}
+
+/// What CompleteMultipartUpload claims about the whole object: checksum type, checksum (a composite one may end in
+/// `-N`) and size.
+fn complete_claims(input: &CompleteMultipartUploadInput) -> S3Result<CompleteClaims> {
+    let fields = checksum_fields([
+        &input.checksum_crc32,
+        &input.checksum_crc32c,
+        &input.checksum_crc64nvme,
+        &input.checksum_sha1,
+        &input.checksum_sha256,
+    ]);
+    let unsupported = [
+        &input.checksum_md5,
+        &input.checksum_sha512,
+        &input.checksum_xxhash64,
+        &input.checksum_xxhash3,
+        &input.checksum_xxhash128,
+    ];
+    if unsupported.iter().any(|v| v.is_some()) {
+        return Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported"));
+    }
+    let checksum = match fields.as_slice() {
+        [] => None,
+        [(algorithm, value)] => {
+            let (digest, parts) = value.trim().split_once('-').map_or((value.trim(), None), |(d, n)| (d, Some(n)));
+            let parts_ok = parts.is_none_or(|n| n.parse::<u32>().is_ok_and(|n| n > 0));
+            if !parts_ok || !Checksums::is_well_formed(*algorithm, digest) {
+                return Err(invalid_header(header_name(*algorithm)));
+            }
+            Some((*algorithm, (*value).to_owned()))
+        }
+        _ => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
+        }
+    };
+    let checksum_type = input
+        .checksum_type
+        .as_ref()
+        .map(|t| ChecksumType::parse(t.as_str()).ok_or_else(|| invalid_header("x-amz-checksum-type")))
+        .transpose()?;
+    let size = input
+        .mpu_object_size
+        .map(|s| u64::try_from(s).map_err(|_| invalid_header("x-amz-mp-object-size")))
+        .transpose()?;
+    Ok(CompleteClaims { checksum_type, checksum, size })
+}
+
+/// The `ChecksumAlgorithm` and `ChecksumType` S3 shows for an upload.
+fn upload_checksum_dto(
+    upload: &s3ipfs_core::MultipartUpload,
+) -> (Option<s3s::dto::ChecksumAlgorithm>, Option<s3s::dto::ChecksumType>) {
+    match upload.checksum {
+        Some(c) => (Some(algorithm_dto(c.algorithm)), Some(s3s::dto::ChecksumType::from_static(c.kind.s3_name()))),
+        None => (None, None),
+    }
+}
+
 impl S3Api {
     pub(crate) async fn op_create_multipart_upload(
         &self,
@@ -44,16 +167,20 @@ impl S3Api {
         let user = caller(&req)?;
         let input = req.input;
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
+        let checksum = upload_checksum(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let headers = convert::stored_headers!(input);
         let upload = self
             .gateway
-            .create_multipart(user, &bucket, &key, headers, convert::user_meta(input.metadata))
+            .create_multipart(user, &bucket, &key, headers, convert::user_meta(input.metadata), checksum)
             .await
             .map_err(service_error)?;
+        let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.id),
+            checksum_algorithm,
+            checksum_type,
             ..Default::default()
         }))
     }
@@ -67,11 +194,13 @@ impl S3Api {
         let (bucket, key, number) =
             (bucket_name(&input.bucket)?, object_key(&input.key)?, part_number(input.part_number)?);
         let expected = Expected::from_part(&input, &headers, trailing_headers);
-        let checksums = expected.algorithms(input.checksum_algorithm.as_ref().map(|a| a.as_str()))?;
+        let sdk_algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
+        let claimed = expected.claimed(sdk_algorithm)?;
+        let checksums = expected.algorithms(sdk_algorithm)?;
         let (body, failure) = body::watch(input.body.unwrap_or_else(|| StreamingBlob::from(bytes::Bytes::new())));
         let part = self
             .gateway
-            .upload_part(user, &bucket, &key, &input.upload_id, number, checksums, body, move |sums| {
+            .upload_part(user, &bucket, &key, &input.upload_id, number, (checksums, claimed), body, move |sums| {
                 expected.verify(sums)
             })
             .await
@@ -116,10 +245,16 @@ impl S3Api {
             .upload_part_copy(user, &bucket, &key, &input.upload_id, number, &source.version, range)
             .await
             .map_err(service_error)?;
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&part.checksums);
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())),
                 last_modified: Some(timestamp(part.modified_at)),
+                checksum_crc32: crc32,
+                checksum_crc32c: crc32c,
+                checksum_crc64nvme: crc64nvme,
+                checksum_sha1: sha1,
+                checksum_sha256: sha256,
                 ..Default::default()
             }),
             copy_source_version_id: source.reported_version_id().map(ToString::to_string),
@@ -132,9 +267,10 @@ impl S3Api {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let user = caller(&req)?;
-        let input = req.input;
+        let mut input = req.input;
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
-        let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let claims = complete_claims(&input)?;
+        let listed = input.multipart_upload.take().and_then(|m| m.parts).unwrap_or_default();
         if listed.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided did not list any part"));
         }
@@ -144,22 +280,30 @@ impl S3Api {
                 part_number(part.part_number.ok_or_else(|| s3_error!(MalformedXML, "A part has no PartNumber"))?)?;
             let etag = part
                 .e_tag
+                .as_ref()
                 .map(|e| e.value().to_owned())
                 .ok_or_else(|| s3_error!(MalformedXML, "A part has no ETag"))?;
-            parts.push(Completed { number, etag });
+            parts.push(Completed { number, etag, checksum: quoted_part_checksum(&part)? });
         }
         let completed = self
             .gateway
-            .complete_multipart(user, &bucket, &key, &input.upload_id, &parts)
+            .complete_multipart(user, &bucket, &key, &input.upload_id, &parts, &claims)
             .await
             .map_err(service_error)?;
         let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::of_object(meta);
         let mut response = S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             e_tag: Some(convert::etag(meta)),
             version_id: completed.reported_version_id().map(ToString::to_string),
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            checksum_type: checksum::type_of(meta),
             ..Default::default()
         });
         if let Some(value) = meta.cid.and_then(|cid| http::HeaderValue::from_str(&cid.to_string()).ok()) {
@@ -186,7 +330,7 @@ impl S3Api {
         let input = req.input;
         let after = u32::try_from(input.part_number_marker.unwrap_or(0)).unwrap_or(0);
         let max = usize::try_from(input.max_parts.unwrap_or(1000)).unwrap_or(1000).min(1000);
-        let (_, parts, truncated) = self
+        let (upload, parts, truncated) = self
             .gateway
             .list_parts(user, &bucket_name(&input.bucket)?, &object_key(&input.key)?, &input.upload_id, after, max)
             .await
@@ -210,7 +354,10 @@ impl S3Api {
                 }
             })
             .collect();
+        let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
         Ok(S3Response::new(ListPartsOutput {
+            checksum_algorithm,
+            checksum_type,
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(input.upload_id),
@@ -229,35 +376,45 @@ impl S3Api {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let user = caller(&req)?;
         let input = req.input;
-        let max = usize::try_from(input.max_uploads.unwrap_or(1000)).unwrap_or(1000).min(1000);
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
-        let after = key_marker.as_deref().map(|k| (k, input.upload_id_marker.as_deref().unwrap_or("\u{10FFFF}")));
-        let (uploads, truncated) = self
-            .gateway
-            .list_multiparts(user, &bucket_name(&input.bucket)?, &prefix, after, max)
-            .await
-            .map_err(service_error)?;
-        let last = uploads.last().map(|u| (u.key.to_string(), u.id.clone()));
-        let uploads = uploads
-            .into_iter()
-            .map(|u| MultipartUpload {
-                key: Some(u.key.to_string()),
-                upload_id: Some(u.id),
-                initiated: Some(timestamp(u.initiated)),
-                ..Default::default()
+        let encoding = Encoding::of(input.encoding_type.as_ref())?;
+        let params = UploadsParams {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: list::delimiter(input.delimiter.clone()),
+            key_marker: input.key_marker.clone().filter(|k| !k.is_empty()),
+            upload_id_marker: input.upload_id_marker.clone().filter(|k| !k.is_empty()),
+            max_uploads: usize::try_from(input.max_uploads.unwrap_or(1000)).unwrap_or(1000).min(1000),
+        };
+        let listing =
+            self.gateway.list_multiparts(user, &bucket_name(&input.bucket)?, &params).await.map_err(service_error)?;
+        let uploads = listing
+            .uploads
+            .iter()
+            .map(|u| {
+                let (checksum_algorithm, checksum_type) = upload_checksum_dto(u);
+                MultipartUpload {
+                    key: Some(encoding.apply(u.key.as_str())),
+                    upload_id: Some(u.id.clone()),
+                    initiated: Some(timestamp(u.initiated)),
+                    checksum_algorithm,
+                    checksum_type,
+                    ..Default::default()
+                }
             })
             .collect();
+        let truncated = listing.truncated;
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: Some(prefix),
-            key_marker: input.key_marker,
-            upload_id_marker: input.upload_id_marker,
-            max_uploads: Some(max as i32),
+            prefix: Some(encoding.apply(&params.prefix)),
+            delimiter: params.delimiter.as_deref().map(|d| encoding.apply(d)),
+            key_marker: Some(encoding.apply(params.key_marker.as_deref().unwrap_or_default())),
+            upload_id_marker: Some(params.upload_id_marker.clone().unwrap_or_default()),
+            max_uploads: Some(params.max_uploads as i32),
             is_truncated: Some(truncated),
-            next_key_marker: truncated.then(|| last.as_ref().map(|(k, _)| k.clone())).flatten(),
-            next_upload_id_marker: truncated.then(|| last.map(|(_, id)| id)).flatten(),
+            next_key_marker: truncated.then(|| listing.next_key_marker.map(|k| encoding.apply(&k))).flatten(),
+            next_upload_id_marker: truncated.then_some(listing.next_upload_id_marker).flatten(),
+            common_prefixes: Some(list::prefixes(listing.common_prefixes, &encoding)),
             uploads: Some(uploads),
+            encoding_type: encoding.echo(),
             ..Default::default()
         }))
     }

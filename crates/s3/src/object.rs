@@ -111,6 +111,7 @@ struct Presented {
     headers: s3ipfs_core::ObjectHeaders,
     version_id: Option<String>,
     checksums: [Option<String>; 5],
+    checksum_type: Option<s3s::dto::ChecksumType>,
 }
 
 /// Fills a GetObjectOutput or HeadObjectOutput (same field names) from a [`Presented`], plus extra fields.
@@ -137,6 +138,7 @@ macro_rules! present_as {
             checksum_crc64nvme: crc64nvme,
             checksum_sha1: sha1,
             checksum_sha256: sha256,
+            checksum_type: p.checksum_type,
             $($field: $value,)*
             ..Default::default()
         }
@@ -150,7 +152,9 @@ impl S3Api {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let expected = Expected::from_put(&input, &headers, trailing_headers)?;
-        let checksums = expected.algorithms(input.checksum_algorithm.as_ref().map(|a| a.as_str()))?;
+        let sdk_algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
+        expected.claimed(sdk_algorithm)?;
+        let checksums = expected.algorithms(sdk_algorithm)?;
         let condition = match (&input.if_none_match, &input.if_match) {
             (Some(cond), _) if cond.is_any() => Some(PutCondition::IfNoneMatchAny),
             (Some(_), _) => return Err(s3_error!(NotImplemented, "If-None-Match accepts only *")),
@@ -170,7 +174,7 @@ impl S3Api {
             .await
             .map_err(|err| body_failure.take().unwrap_or_else(|| service_error(err)))?;
         let meta = stored.version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&meta.checksums);
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::of_object(meta);
         let output = PutObjectOutput {
             e_tag: Some(convert::etag(meta)),
             version_id: stored.reported_version_id().map(ToString::to_string),
@@ -179,6 +183,7 @@ impl S3Api {
             checksum_crc64nvme: crc64nvme,
             checksum_sha1: sha1,
             checksum_sha256: sha256,
+            checksum_type: checksum::type_of(meta),
             ..Default::default()
         };
         let mut response = S3Response::new(output);
@@ -208,8 +213,9 @@ impl S3Api {
             ),
             None => None,
         };
-        // Whole-object checksums only describe whole-object responses.
-        let checksums = range.is_none() && request.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        // Whole-object checksums only describe responses that carry the whole object.
+        let whole = range.as_ref().is_none_or(|r| *r == (0..meta.size));
+        let checksums = whole && request.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
         let presented = Presented {
             bytes: range.clone().unwrap_or(0..meta.size),
             content_range: range.map(|r| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), meta.size)),
@@ -218,7 +224,8 @@ impl S3Api {
             metadata: convert::response_meta(meta),
             headers: meta.headers.clone(),
             version_id: located.reported_version_id().map(ToString::to_string),
-            checksums: if checksums { checksum::stored(&meta.checksums) } else { Default::default() },
+            checksums: if checksums { checksum::of_object(meta) } else { Default::default() },
+            checksum_type: checksums.then(|| checksum::type_of(meta)).flatten(),
         };
         Ok((located.version, presented))
     }

@@ -9,7 +9,7 @@ use s3ipfs_cid::{Cid, cid::RAW};
 
 use crate::meta::{MetaError, MetaStore, NewVersion};
 use crate::model::{
-    AccessKey, Bucket, MultipartUpload, ObjectMeta, ObjectVersion, UploadPart, VersionState, Versioning,
+    AccessKey, Bucket, MultipartUpload, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, VersionState, Versioning,
 };
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
@@ -30,6 +30,8 @@ fn object(seed: u8) -> VersionState {
         cid: Some(cid(seed)),
         size: u64::from(seed),
         etag: format!("\"etag-{seed}\""),
+        checksums: s3ipfs_cid::Checksums { crc32: Some(u32::from(seed)), ..Default::default() },
+        composite_parts: (seed % 2 == 1).then_some(u32::from(seed)),
         ..ObjectMeta::default()
     }))
 }
@@ -285,6 +287,11 @@ fn upload(id: &str, bucket: &BucketName, k: &str, initiated: SystemTime) -> Mult
         initiated,
         headers: crate::model::ObjectHeaders { content_type: Some("text/plain".into()), ..Default::default() },
         user_meta: [("color".to_owned(), "blue".to_owned())].into(),
+        // One upload names a checksum, the others none: both must round-trip.
+        checksum: (id == "u1").then_some(UploadChecksum {
+            algorithm: s3ipfs_cid::Algorithm::Sha256,
+            kind: s3ipfs_cid::ChecksumType::Composite,
+        }),
     }
 }
 
@@ -315,6 +322,8 @@ pub async fn multipart_uploads_keep_parts_until_removed(store: &dyn MetaStore) {
     );
     let found = store.multipart("u1").await.expect("get").expect("exists");
     assert_eq!(found, upload("u1", &b, "b", old));
+    let found = store.multipart("u2").await.expect("get").expect("exists");
+    assert_eq!(found.checksum, None);
     assert_eq!(store.multipart("nope").await.expect("get"), None);
 
     for (n, seed) in [(3, 3), (1, 1), (2, 2)] {

@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The request body ended early or could not be read.
     #[error("the request body could not be read: {0}")]
     IncompleteBody(String),
+    /// The request is invalid as a whole (S3's `InvalidRequest`), e.g. checksums that contradict the upload's.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// A request argument is invalid.
     #[error("{0}")]
     InvalidArgument(String),

@@ -1,7 +1,7 @@
 //! Listings with S3's delimiter semantics: keys sharing a prefix up to the delimiter collapse into one common
 //! prefix, which counts toward `max_keys` like a key does.
 
-use crate::model::ObjectVersion;
+use crate::model::{MultipartUpload, ObjectVersion};
 use crate::names::{BucketName, UserId, VersionId};
 
 use super::{Gateway, ServiceError};
@@ -63,6 +63,36 @@ pub struct VersionListing {
     pub next_key_marker: Option<String>,
     /// Version id of the last version returned (absent when the page ended on a common prefix).
     pub next_version_id_marker: Option<VersionId>,
+}
+
+/// A ListMultipartUploads request.
+#[derive(Debug, Clone, Default)]
+pub struct UploadsParams {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Grouping delimiter, as in [`ListParams`].
+    pub delimiter: Option<String>,
+    /// Start after this key (all its uploads, unless `upload_id_marker` is given).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: start after this upload of that key.
+    pub upload_id_marker: Option<String>,
+    /// Most uploads and common prefixes to return.
+    pub max_uploads: usize,
+}
+
+/// A ListMultipartUploads result.
+#[derive(Debug, Clone, Default)]
+pub struct UploadListing {
+    /// Uploads in progress, by key then upload id.
+    pub uploads: Vec<MultipartUpload>,
+    /// Common prefixes, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+    /// Key (or common prefix) of the last entry returned.
+    pub next_key_marker: Option<String>,
+    /// Upload id of the last upload returned (absent when the page ended on a common prefix).
+    pub next_upload_id_marker: Option<String>,
 }
 
 /// The common prefix `key` falls under, if the delimiter occurs after `prefix`.
@@ -187,6 +217,53 @@ impl Gateway {
                 out.next_key_marker = Some(key);
                 out.next_version_id_marker = Some(version.version_id.clone());
                 out.versions.push((version, is_latest));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists the multipart uploads in progress in a bucket `user` owns.
+    pub async fn list_multiparts(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        params: &UploadsParams,
+    ) -> Result<UploadListing, ServiceError> {
+        let bucket = self.bucket_for(user, bucket).await?;
+        // An upload id sorts before this, so without an id marker every upload of the marker key is skipped.
+        let mut cursor: Option<(String, String)> = params.key_marker.clone().map(|key| {
+            let id = params.upload_id_marker.clone().unwrap_or_else(|| "\u{10FFFF}".to_owned());
+            (key, id)
+        });
+        let mut out = UploadListing::default();
+        let delimiter = params.delimiter.as_deref();
+        'pages: loop {
+            let after = cursor.as_ref().map(|(k, id)| (k.as_str(), id.as_str()));
+            let page = self.meta.multiparts(&bucket.name, &params.prefix, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some((last.key.to_string(), last.id.clone()));
+            for upload in page {
+                let entry = common_prefix(upload.key.as_str(), &params.prefix, delimiter).map(str::to_owned);
+                if let Some(cp) = &entry
+                    && params.key_marker.as_deref().is_some_and(|marker| cp.as_str() <= marker)
+                {
+                    cursor = Some((past_prefix(cp), String::new()));
+                    continue 'pages;
+                }
+                if out.uploads.len() + out.common_prefixes.len() == params.max_uploads {
+                    out.truncated = true;
+                    break 'pages;
+                }
+                if let Some(cp) = entry {
+                    cursor = Some((past_prefix(&cp), String::new()));
+                    out.next_key_marker = Some(cp.clone());
+                    out.next_upload_id_marker = None;
+                    out.common_prefixes.push(cp);
+                    continue 'pages;
+                }
+                out.next_key_marker = Some(upload.key.to_string());
+                out.next_upload_id_marker = Some(upload.id.clone());
+                out.uploads.push(upload);
             }
         }
         Ok(out)

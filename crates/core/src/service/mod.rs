@@ -4,6 +4,7 @@ mod buckets;
 mod error;
 mod listing;
 mod multipart;
+mod multipart_checksum;
 mod objects;
 
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use crate::content::ContentStore;
 use crate::meta::MetaStore;
 
 pub use error::ServiceError;
-pub use listing::{ListParams, Listing, VersionListing, VersionsParams};
-pub use multipart::{CompletedPart, MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use listing::{ListParams, Listing, UploadListing, UploadsParams, VersionListing, VersionsParams};
+pub use multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use multipart_checksum::{CompleteClaims, CompletedPart};
 pub use objects::{DeleteOutcome, Located, PutCondition, PutObject};
 
 /// The gateway's use cases over one metadata store and one content store.

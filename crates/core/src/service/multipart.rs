@@ -11,9 +11,12 @@ use s3ipfs_cid::{Algorithm, Assembler, BlockKind, ChecksumSet, Checksums, Cid, I
 
 use crate::content::ContentWriter;
 use crate::meta::{MetaError, NewVersion};
-use crate::model::{MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadPart, VersionState};
+use crate::model::{
+    MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, VersionState,
+};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
+use super::multipart_checksum::{CompleteClaims, CompletedPart, check_part, object_checksum, part_checksums};
 use super::{Gateway, Located, ServiceError, import_into, keep_node, stream_body};
 
 /// Smallest part S3 accepts, except the last.
@@ -21,19 +24,18 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
-/// A part as CompleteMultipartUpload names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompletedPart {
-    /// Part number.
-    pub number: u32,
-    /// The ETag the client got for it.
-    pub etag: String,
-}
-
 fn upload_id() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| char::from(ALPHABET[usize::from(b & 31)])).collect()
+}
+
+fn check_part_number(number: u32) -> Result<(), ServiceError> {
+    if (1..=MAX_PART_NUMBER).contains(&number) {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into()))
+    }
 }
 
 fn no_such_upload(err: MetaError) -> ServiceError {
@@ -78,6 +80,7 @@ impl Gateway {
         key: &ObjectKey,
         headers: ObjectHeaders,
         user_meta: BTreeMap<String, String>,
+        checksum: Option<UploadChecksum>,
     ) -> Result<MultipartUpload, ServiceError> {
         self.bucket_for(user, bucket).await?;
         let upload = MultipartUpload {
@@ -87,18 +90,59 @@ impl Gateway {
             initiated: SystemTime::now(),
             headers,
             user_meta,
+            checksum,
         };
         self.meta.create_multipart(&upload).await?;
         Ok(upload)
     }
 
-    /// Stores part `number` from `body`; `verify` sees its checksums once the body has ended.
+    /// Stores part `number` from `body`. `checksums` are those the client's headers ask for and `claimed` the
+    /// algorithm of the checksum it sends (see S3's rules in `multipart_checksum`); `verify` sees the computed
+    /// checksums once the body has ended.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part<S, E>(
         &self,
         user: UserId,
         bucket: &BucketName,
         key: &ObjectKey,
+        upload_id: &str,
+        number: u32,
+        (checksums, claimed): (ChecksumSet, Option<Algorithm>),
+        body: S,
+        verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
+    ) -> Result<UploadPart, ServiceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        check_part_number(number)?;
+        let upload = self.upload_for(user, bucket, key, upload_id).await?;
+        let checksums = part_checksums(upload.checksum, checksums, claimed)?;
+        self.store_part(upload_id, number, checksums, body, verify).await
+    }
+
+    /// Stores part `number` from `range` of an existing object version (UploadPartCopy), with the upload's checksum.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        user: UserId,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        number: u32,
+        source: &ObjectVersion,
+        range: std::ops::Range<u64>,
+    ) -> Result<UploadPart, ServiceError> {
+        check_part_number(number)?;
+        let upload = self.upload_for(user, bucket, key, upload_id).await?;
+        let checksums = part_checksums(upload.checksum, ChecksumSet::NONE, upload.checksum.map(|u| u.algorithm))?;
+        let stream = self.read_object(source, range).await?;
+        self.store_part(upload_id, number, checksums, stream, |_| Ok(())).await
+    }
+
+    /// Streams one part into content and records it, replacing an earlier part of the same number.
+    async fn store_part<S, E>(
+        &self,
         upload_id: &str,
         number: u32,
         checksums: ChecksumSet,
@@ -109,14 +153,8 @@ impl Gateway {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        if !(1..=MAX_PART_NUMBER).contains(&number) {
-            return Err(ServiceError::InvalidArgument(
-                "Part number must be an integer between 1 and 10000, inclusive".into(),
-            ));
-        }
-        self.upload_for(user, bucket, key, upload_id).await?;
         let mut writer = self.content.writer().await?;
-        let mut importer = Importer::new(self.profile).with_checksums(checksums.with(Algorithm::Md5)).keep_leaves();
+        let mut importer = Importer::new(self.profile).with_checksums(checksums).keep_leaves();
         let mut nodes = Vec::new();
         stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
         let (last, summary) = importer.finish();
@@ -146,22 +184,6 @@ impl Gateway {
         Ok(part)
     }
 
-    /// Stores part `number` from `range` of an existing object version (UploadPartCopy).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn upload_part_copy(
-        &self,
-        user: UserId,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        upload_id: &str,
-        number: u32,
-        source: &ObjectVersion,
-        range: std::ops::Range<u64>,
-    ) -> Result<UploadPart, ServiceError> {
-        let stream = self.read_object(source, range).await?;
-        self.upload_part(user, bucket, key, upload_id, number, ChecksumSet::MD5, stream, |_| Ok(())).await
-    }
-
     /// Parts numbered above `after`, at most `max`; and whether more follow.
     pub async fn list_parts(
         &self,
@@ -177,22 +199,6 @@ impl Gateway {
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((upload, parts, truncated))
-    }
-
-    /// Uploads in progress in a bucket `user` owns.
-    pub async fn list_multiparts(
-        &self,
-        user: UserId,
-        bucket: &BucketName,
-        prefix: &str,
-        after: Option<(&str, &str)>,
-        max: usize,
-    ) -> Result<(Vec<MultipartUpload>, bool), ServiceError> {
-        self.bucket_for(user, bucket).await?;
-        let mut uploads = self.meta.multiparts(bucket, prefix, after, max + 1).await?;
-        let truncated = uploads.len() > max;
-        uploads.truncate(max);
-        Ok((uploads, truncated))
     }
 
     /// Abandons an upload and frees its parts.
@@ -243,6 +249,7 @@ impl Gateway {
         key: &ObjectKey,
         upload_id: &str,
         requested: &[CompletedPart],
+        claims: &CompleteClaims,
     ) -> Result<Located, ServiceError> {
         let upload = self.upload_for(user, bucket, key, upload_id).await?;
         let stored: BTreeMap<u32, UploadPart> = self
@@ -262,13 +269,17 @@ impl Gateway {
         let mut parts = Vec::with_capacity(requested.len());
         for want in requested {
             match stored.get(&want.number) {
-                Some(part) if part.etag().trim_matches('"') == want.etag.trim_matches('"') => parts.push(part),
+                Some(part) if part.etag().trim_matches('"') == want.etag.trim_matches('"') => {
+                    check_part(&upload, want, part)?;
+                    parts.push(part);
+                }
                 _ => return Err(ServiceError::InvalidPart { number: want.number }),
             }
         }
         if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
             return Err(ServiceError::EntityTooSmall { number: small.number });
         }
+        let (checksums, composite_parts) = object_checksum(&upload, &parts, claims)?;
         let bucket_row = self.bucket_for(user, bucket).await?;
         let pending = self.meta.begin_version(bucket, key).await?;
         let joined = self.join_parts(&parts).await;
@@ -283,7 +294,8 @@ impl Gateway {
             cid: Some(root),
             size,
             etag: multipart_etag(&parts),
-            checksums: Checksums::default(),
+            checksums,
+            composite_parts,
             headers: upload.headers.clone(),
             user_meta: upload.user_meta.clone(),
         };

@@ -131,7 +131,12 @@ impl Gateway {
         E: std::fmt::Display,
     {
         let mut writer = self.content.writer().await?;
-        let mut importer = Importer::new(self.profile).with_checksums(request.checksums.with(Algorithm::Md5));
+        let mut checksums = request.checksums.with(Algorithm::Md5);
+        if checksums == ChecksumSet::MD5 {
+            // S3's default: an object uploaded without a checksum gets a CRC64NVME.
+            checksums = checksums.with(Algorithm::Crc64Nvme);
+        }
+        let mut importer = Importer::new(self.profile).with_checksums(checksums);
         let mut nodes = Vec::new();
         stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
         let (last, summary) = importer.finish();
@@ -148,6 +153,7 @@ impl Gateway {
             size: summary.size,
             etag: summary.checksums.etag().unwrap_or_default(),
             checksums: summary.checksums,
+            composite_parts: None,
             headers: request.headers,
             user_meta: request.user_meta,
         };

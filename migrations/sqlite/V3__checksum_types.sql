@@ -1,0 +1,6 @@
+-- The checksum a multipart upload was created with (x-amz-checksum-algorithm / -type, NULL when none), and for a
+-- stored object whether its checksum is COMPOSITE: the number of parts it was formed from (NULL: full-object).
+
+ALTER TABLE multipart_uploads ADD COLUMN checksum_algorithm TEXT;
+ALTER TABLE multipart_uploads ADD COLUMN checksum_type TEXT;
+ALTER TABLE object_versions ADD COLUMN composite_parts INTEGER;
