@@ -206,6 +206,8 @@ impl S3Api {
                     e_tag: Some(convert::etag(meta)),
                     size: i64::try_from(meta.size).ok(),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                    checksum_algorithm: Some(checksum::algorithms_of(meta)).filter(|list| !list.is_empty()),
+                    checksum_type: checksum::type_of(meta),
                     owner: Some(owner_of(user)),
                     ..Default::default()
                 }),

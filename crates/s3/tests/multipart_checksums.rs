@@ -142,6 +142,10 @@ async fn composite_crc32_is_the_crc_of_the_part_crcs_with_the_part_count() {
     let object = listing.contents().first().expect("one object");
     assert_eq!(object.checksum_algorithm(), [ChecksumAlgorithm::Crc32]);
     assert_eq!(object.checksum_type(), Some(&ChecksumType::Composite));
+    let versions = e.alice.list_object_versions().bucket("sums").send().await.expect("versions");
+    let version = versions.versions().first().expect("one version");
+    assert_eq!(version.checksum_algorithm(), [ChecksumAlgorithm::Crc32]);
+    assert_eq!(version.checksum_type(), Some(&ChecksumType::Composite));
 }
 
 #[tokio::test]
