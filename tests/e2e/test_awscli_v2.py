@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import client_env, require
+from test_awscli import make_tree
 
 AWS_V2 = "/usr/bin/aws"
 
@@ -29,25 +30,24 @@ def aws2(gateway, tmp_path):
 
 def test_sync_download_presign_and_versioning_with_v2(aws2, tmp_path):
     src = tmp_path / "tree"
-    for i in range(40):
-        path = src / f"d{i % 5}" / f"f{i}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes([i]) * (i * 997 + 3))
+    files = make_tree(src, 200)
     aws2("s3", "mb", "s3://v2bucket")
     aws2("s3", "sync", str(src), "s3://v2bucket/tree")
     assert aws2("s3", "sync", str(src), "s3://v2bucket/tree").strip() == "", "re-sync is a no-op"
+    assert len(aws2("s3", "ls", "--recursive", "s3://v2bucket/tree/").strip().splitlines()) == 200
     dst = tmp_path / "down"
     aws2("s3", "sync", "s3://v2bucket/tree", str(dst))
-    digest = lambda root: {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
-    assert digest(dst) == digest(src)
+    got = {str(p.relative_to(dst)): hashlib.sha256(p.read_bytes()).hexdigest() for p in dst.rglob("*") if p.is_file()}
+    assert got == files
 
-    url = aws2("s3", "presign", "s3://v2bucket/tree/d0/f0.bin", "--expires-in", "300").strip()
+    first = "d0/sub0/file 0+x.txt"
+    url = aws2("s3", "presign", f"s3://v2bucket/tree/{first}", "--expires-in", "300").strip()
     assert "X-Amz-Signature" in url, "aws-cli v2 presigns with SigV4"
     fetched = subprocess.run(["curl", "-sf", url], capture_output=True)
-    assert fetched.returncode == 0 and fetched.stdout == (src / "d0" / "f0.bin").read_bytes()
+    assert fetched.returncode == 0 and fetched.stdout == (src / first).read_bytes()
 
     aws2("s3api", "put-bucket-versioning", "--bucket", "v2bucket", "--versioning-configuration", "Status=Enabled")
-    aws2("s3", "rm", "s3://v2bucket/tree/d0/f0.bin")
-    versions = json.loads(aws2("s3api", "list-object-versions", "--bucket", "v2bucket", "--prefix", "tree/d0/f0.bin"))
+    aws2("s3", "rm", f"s3://v2bucket/tree/{first}")
+    versions = json.loads(aws2("s3api", "list-object-versions", "--bucket", "v2bucket", "--prefix", f"tree/{first}"))
     assert versions["DeleteMarkers"][0]["IsLatest"] is True
     assert [v["VersionId"] for v in versions["Versions"]] == ["null"], "the object written before versioning is the null version"
