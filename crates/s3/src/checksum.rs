@@ -169,3 +169,21 @@ pub fn algorithms_of(meta: &ObjectMeta) -> Vec<s3s::dto::ChecksumAlgorithm> {
 pub fn algorithm_dto(algorithm: Algorithm) -> s3s::dto::ChecksumAlgorithm {
     s3s::dto::ChecksumAlgorithm::from_static(algorithm.s3_name())
 }
+
+/// An S3 output struct (`Type { field: value, … }`) whose five `checksum_*` fields come from `values`, an
+/// `[Option<String>; 5]` in the order of [`stored`] and [`of_object`]; the other fields default.
+macro_rules! with_checksums {
+    ($output:ident { $($field:ident: $value:expr),* $(,)? }, $values:expr) => {{
+        let [crc32, crc32c, crc64nvme, sha1, sha256] = $values;
+        $output {
+            $($field: $value,)*
+            checksum_crc32: crc32,
+            checksum_crc32c: crc32c,
+            checksum_crc64nvme: crc64nvme,
+            checksum_sha1: sha1,
+            checksum_sha256: sha256,
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use with_checksums;

@@ -205,16 +205,10 @@ impl S3Api {
             })
             .await
             .map_err(|err| failure.take().unwrap_or_else(|| service_error(err)))?;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&part.checksums);
-        Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(checksum::with_checksums!(
+            UploadPartOutput { e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())) },
+            checksum::stored(&part.checksums)
+        )))
     }
 
     pub(crate) async fn op_upload_part_copy(
@@ -245,18 +239,14 @@ impl S3Api {
             .upload_part_copy(user, &bucket, &key, &input.upload_id, number, &source.version, range)
             .await
             .map_err(service_error)?;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&part.checksums);
         Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())),
-                last_modified: Some(timestamp(part.modified_at)),
-                checksum_crc32: crc32,
-                checksum_crc32c: crc32c,
-                checksum_crc64nvme: crc64nvme,
-                checksum_sha1: sha1,
-                checksum_sha256: sha256,
-                ..Default::default()
-            }),
+            copy_part_result: Some(checksum::with_checksums!(
+                CopyPartResult {
+                    e_tag: Some(s3s::dto::ETag::Strong(part.etag().trim_matches('"').to_owned())),
+                    last_modified: Some(timestamp(part.modified_at)),
+                },
+                checksum::stored(&part.checksums)
+            )),
             copy_source_version_id: source.reported_version_id().map(ToString::to_string),
             ..Default::default()
         }))
@@ -291,21 +281,17 @@ impl S3Api {
             .await
             .map_err(service_error)?;
         let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::of_object(meta);
-        let mut response = S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            e_tag: Some(convert::etag(meta)),
-            version_id: completed.reported_version_id().map(ToString::to_string),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            checksum_type: checksum::type_of(meta),
-            ..Default::default()
-        });
+        let mut response = S3Response::new(checksum::with_checksums!(
+            CompleteMultipartUploadOutput {
+                bucket: Some(input.bucket.clone()),
+                key: Some(input.key.clone()),
+                location: Some(format!("/{}/{}", input.bucket, input.key)),
+                e_tag: Some(convert::etag(meta)),
+                version_id: completed.reported_version_id().map(ToString::to_string),
+                checksum_type: checksum::type_of(meta),
+            },
+            checksum::of_object(meta)
+        ));
         if let Some(value) = meta.cid.and_then(|cid| http::HeaderValue::from_str(&cid.to_string()).ok()) {
             response.headers.insert("x-amz-meta-cid", value);
         }
@@ -339,19 +325,15 @@ impl S3Api {
         let parts = parts
             .iter()
             .map(|p| {
-                let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::stored(&p.checksums);
-                Part {
-                    part_number: Some(p.number as i32),
-                    size: i64::try_from(p.size).ok(),
-                    e_tag: Some(s3s::dto::ETag::Strong(p.etag().trim_matches('"').to_owned())),
-                    last_modified: Some(timestamp(p.modified_at)),
-                    checksum_crc32: crc32,
-                    checksum_crc32c: crc32c,
-                    checksum_crc64nvme: crc64nvme,
-                    checksum_sha1: sha1,
-                    checksum_sha256: sha256,
-                    ..Default::default()
-                }
+                checksum::with_checksums!(
+                    Part {
+                        part_number: Some(p.number as i32),
+                        size: i64::try_from(p.size).ok(),
+                        e_tag: Some(s3s::dto::ETag::Strong(p.etag().trim_matches('"').to_owned())),
+                        last_modified: Some(timestamp(p.modified_at)),
+                    },
+                    checksum::stored(&p.checksums)
+                )
             })
             .collect();
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);

@@ -118,8 +118,7 @@ struct Presented {
 macro_rules! present_as {
     ($output:ident, $p:expr $(, $field:ident: $value:expr)* $(,)?) => {{
         let p: Presented = $p;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = p.checksums;
-        $output {
+        checksum::with_checksums!($output {
             content_length: i64::try_from(p.bytes.end - p.bytes.start).ok(),
             content_range: p.content_range,
             accept_ranges: Some("bytes".to_owned()),
@@ -133,15 +132,9 @@ macro_rules! present_as {
             cache_control: p.headers.cache_control,
             expires: p.headers.expires,
             version_id: p.version_id,
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
             checksum_type: p.checksum_type,
             $($field: $value,)*
-            ..Default::default()
-        }
+        }, p.checksums)
     }};
 }
 
@@ -174,18 +167,14 @@ impl S3Api {
             .await
             .map_err(|err| body_failure.take().unwrap_or_else(|| service_error(err)))?;
         let meta = stored.version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let [crc32, crc32c, crc64nvme, sha1, sha256] = checksum::of_object(meta);
-        let output = PutObjectOutput {
-            e_tag: Some(convert::etag(meta)),
-            version_id: stored.reported_version_id().map(ToString::to_string),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            checksum_type: checksum::type_of(meta),
-            ..Default::default()
-        };
+        let output = checksum::with_checksums!(
+            PutObjectOutput {
+                e_tag: Some(convert::etag(meta)),
+                version_id: stored.reported_version_id().map(ToString::to_string),
+                checksum_type: checksum::type_of(meta),
+            },
+            checksum::of_object(meta)
+        );
         let mut response = S3Response::new(output);
         if let Some(value) = meta.cid.and_then(|cid| HeaderValue::from_str(&cid.to_string()).ok()) {
             response.headers.insert("x-amz-meta-cid", value);
