@@ -81,6 +81,10 @@ def test_boto3_upload_fileobj_of_50_mib(request, secure):
     head = s3.head_object(Bucket="boto-mp", Key="fifty.bin", ChecksumMode="ENABLED")
     assert head["ChecksumCRC32"] == b64(crc32_bytes(part_crcs)) + "-7"
     assert head["ChecksumType"] == "COMPOSITE"
+    # Parts stay addressable: the last of the seven is the 2 MiB tail.
+    part = s3.get_object(Bucket="boto-mp", Key="fifty.bin", PartNumber=7)
+    assert (part["PartsCount"], part["ContentLength"], part["ResponseMetadata"]["HTTPStatusCode"]) == (7, 2 * MIB, 206)
+    assert part["Body"].read() == data[48 * MIB :]
 
 
 def crc32_bytes(data):

@@ -85,6 +85,8 @@ pub struct ObjectMeta {
     pub checksums: Checksums,
     /// `Some(n)` when the checksum (MD5 aside) is S3's COMPOSITE checksum of `n` parts, not one of the whole content.
     pub composite_parts: Option<u32>,
+    /// The sizes of the parts a multipart upload joined, in order; empty for an object written at once.
+    pub part_sizes: Vec<u64>,
     /// HTTP headers stored with the object.
     pub headers: ObjectHeaders,
     /// `x-amz-meta-*` pairs, names lowercased without the prefix.
@@ -102,6 +104,17 @@ impl ObjectMeta {
             Some(parts) => format!("{value}-{parts}"),
             None => value,
         })
+    }
+
+    /// The bytes of part `number` (1-based), as GET `?partNumber=` addresses them; an object written at once is one
+    /// part. `None` past the last part.
+    pub fn part_range(&self, number: u32) -> Option<std::ops::Range<u64>> {
+        if self.part_sizes.is_empty() {
+            return (number == 1).then_some(0..self.size);
+        }
+        let index = usize::try_from(number.checked_sub(1)?).ok()?;
+        let start: u64 = self.part_sizes.get(..index)?.iter().sum();
+        Some(start..start + self.part_sizes.get(index)?)
     }
 
     /// The `x-amz-checksum-type` of the object's checksum, when it has one besides MD5.

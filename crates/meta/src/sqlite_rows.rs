@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Row;
-use s3ipfs_cid::{Checksums, Cid};
+use s3ipfs_cid::{Checksums, Cid, varint};
 use s3ipfs_core::{BucketName, ObjectHeaders, ObjectKey, ObjectMeta, ObjectVersion, VersionId, VersionState};
 
 pub(crate) const PENDING: i64 = 0;
@@ -15,7 +15,7 @@ pub(crate) const ABORTED: i64 = 3;
 /// Every column `version_from_row` reads, in order.
 pub(crate) const VERSION_COLUMNS: &str = "bucket, key, seq, version_id, state, retired, modified_at, cid, size, etag, \
      md5, crc32, crc32c, crc64nvme, sha1, sha256, content_type, content_encoding, content_disposition, \
-     content_language, cache_control, expires, user_meta, composite_parts";
+     content_language, cache_control, expires, user_meta, composite_parts, part_sizes";
 
 pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -69,9 +69,31 @@ fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         etag: row.get(9)?,
         checksums: checksums_at(row, 10)?,
         composite_parts: row.get(23)?,
+        part_sizes: decode_sizes(row.get(24)?)?,
         headers: headers_at(row, 16)?,
         user_meta,
     })
+}
+
+/// Part sizes as concatenated varints; `None` (NULL) for none.
+fn encode_sizes(sizes: &[u64]) -> Option<Vec<u8>> {
+    if sizes.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(sizes.len() * 4);
+    sizes.iter().for_each(|size| varint::encode(*size, &mut out));
+    Some(out)
+}
+
+fn decode_sizes(bytes: Option<Vec<u8>>) -> rusqlite::Result<Vec<u64>> {
+    let mut rest = bytes.as_deref().unwrap_or_default();
+    let mut sizes = Vec::new();
+    while !rest.is_empty() {
+        let (size, used) = varint::decode(rest).map_err(|_| corrupt("part_sizes"))?;
+        sizes.push(size);
+        rest = &rest[used..];
+    }
+    Ok(sizes)
 }
 
 /// The six checksum columns (md5, crc32, crc32c, crc64nvme, sha1, sha256) starting at column `first`.
@@ -131,7 +153,8 @@ pub(crate) fn store_committed(
         "UPDATE object_versions SET cid = ?2, size = ?3, etag = ?4, md5 = ?5, crc32 = ?6, crc32c = ?7, \
          crc64nvme = ?8, sha1 = ?9, sha256 = ?10, content_type = ?11, content_encoding = ?12, \
          content_disposition = ?13, content_language = ?14, cache_control = ?15, expires = ?16, user_meta = ?17, \
-         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21, composite_parts = ?22 WHERE id = ?1",
+         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21, composite_parts = ?22, \
+         part_sizes = ?23 WHERE id = ?1",
         rusqlite::params![
             id,
             meta.cid.map(|cid| cid.to_bytes()),
@@ -155,6 +178,7 @@ pub(crate) fn store_committed(
             version_id,
             modified_at,
             meta.composite_parts,
+            encode_sizes(&meta.part_sizes),
         ],
     )?;
     Ok(())

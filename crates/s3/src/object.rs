@@ -80,6 +80,7 @@ struct Addressed<'a> {
     conditions: Conditions<'a>,
     range: Option<&'a s3s::dto::Range>,
     checksum_mode: Option<&'a ChecksumMode>,
+    part_number: Option<i32>,
 }
 
 /// The [`Addressed`] view of a GetObjectInput or HeadObjectInput (same field names).
@@ -97,6 +98,7 @@ macro_rules! addressed {
             ),
             range: $i.range.as_ref(),
             checksum_mode: $i.checksum_mode.as_ref(),
+            part_number: $i.part_number,
         }
     };
 }
@@ -112,6 +114,24 @@ struct Presented {
     version_id: Option<String>,
     checksums: [Option<String>; 5],
     checksum_type: Option<s3s::dto::ChecksumType>,
+    parts_count: Option<i32>,
+}
+
+/// The bytes `?partNumber=` addresses (`None`: the whole of an empty object), or S3's error for a bad number.
+fn part_range(meta: &s3ipfs_core::ObjectMeta, number: i32) -> S3Result<Option<std::ops::Range<u64>>> {
+    let number = u32::try_from(number)
+        .ok()
+        .filter(|n| (1..=s3ipfs_core::service::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let Some(range) = meta.part_range(number) else {
+        let mut err = S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(err);
+    };
+    Ok((!range.is_empty()).then_some(range))
 }
 
 /// Fills a GetObjectOutput or HeadObjectOutput (same field names) from a [`Presented`], plus extra fields.
@@ -133,6 +153,7 @@ macro_rules! present_as {
             expires: p.headers.expires,
             version_id: p.version_id,
             checksum_type: p.checksum_type,
+            parts_count: p.parts_count,
             $($field: $value,)*
         }, p.checksums)
     }};
@@ -194,16 +215,25 @@ impl S3Api {
         let meta = version.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         let c = request.conditions;
         check_conditions(meta, version.modified_at, c.0, c.1, c.2, c.3)?;
-        let range = match request.range {
-            Some(range) => Some(
+        let range = match (request.range, request.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
+            (Some(range), None) => Some(
                 range
                     .check(meta.size)
                     .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
             ),
-            None => None,
+            (None, Some(number)) => part_range(meta, number)?,
+            (None, None) => None,
         };
-        // Whole-object checksums only describe responses that carry the whole object.
-        let whole = range.as_ref().is_none_or(|r| *r == (0..meta.size));
+        // Whole-object checksums only describe responses that carry the whole object (a part of a multipart object
+        // has its own checksum, which is not kept).
+        let whole = range.as_ref().is_none_or(|r| *r == (0..meta.size))
+            && (request.part_number.is_none() || meta.part_sizes.is_empty());
         let checksums = whole && request.checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
         let presented = Presented {
             bytes: range.clone().unwrap_or(0..meta.size),
@@ -215,6 +245,7 @@ impl S3Api {
             version_id: located.reported_version_id().map(ToString::to_string),
             checksums: if checksums { checksum::of_object(meta) } else { Default::default() },
             checksum_type: checksums.then(|| checksum::type_of(meta)).flatten(),
+            parts_count: request.part_number.and_then(|_| i32::try_from(meta.part_sizes.len()).ok()).filter(|n| *n > 0),
         };
         Ok((located.version, presented))
     }

@@ -296,6 +296,7 @@ impl Gateway {
             etag: multipart_etag(&parts),
             checksums,
             composite_parts,
+            part_sizes: parts.iter().map(|p| p.size).collect(),
             headers: upload.headers.clone(),
             user_meta: upload.user_meta.clone(),
         };

@@ -154,6 +154,7 @@ impl Gateway {
             etag: summary.checksums.etag().unwrap_or_default(),
             checksums: summary.checksums,
             composite_parts: None,
+            part_sizes: Vec::new(),
             headers: request.headers,
             user_meta: request.user_meta,
         };

@@ -1,5 +1,5 @@
-//! Multipart checksums (COMPOSITE, FULL_OBJECT and S3's default CRC64NVME) and ListMultipartUploads grouping,
-//! through the real aws-sdk-s3 client in-process.
+//! Multipart objects through the real aws-sdk-s3 client in-process: checksums (COMPOSITE, FULL_OBJECT and S3's
+//! default CRC64NVME), reads by `partNumber`, and ListMultipartUploads grouping.
 
 mod common;
 
@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{body_of, code, env};
+use common::{body_of, code, env, status};
 use s3ipfs_cid::{Algorithm, ChecksumHasher, ChecksumSet};
 
 const PART: usize = 5 << 20;
@@ -310,4 +310,51 @@ async fn list_multipart_uploads_groups_keys_by_delimiter_and_pages() {
         id_marker = page.next_upload_id_marker().map(str::to_owned);
     }
     assert_eq!(seen, (vec!["b".to_owned()], vec!["a/".to_owned(), "c/".to_owned()]));
+}
+
+#[tokio::test]
+async fn part_numbers_address_the_parts_of_a_multipart_object() {
+    let e = env().await;
+    e.alice.create_bucket().bucket("sums").send().await.expect("bucket");
+    let data = data();
+    let create = e.alice.create_multipart_upload().bucket("sums").key("two").send().await.expect("create");
+    let id = create.upload_id().expect("id");
+    let parts = upload_parts(&e.alice, "two", id, &data, None).await;
+    e.alice
+        .complete_multipart_upload()
+        .bucket("sums")
+        .key("two")
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .expect("complete");
+
+    let get = |key: &str, n: i32| e.alice.get_object().bucket("sums").key(key).part_number(n).send();
+    let second = get("two", 2).await.expect("part 2");
+    let total = data.len();
+    assert_eq!(second.content_range(), Some(format!("bytes {PART}-{}/{total}", total - 1).as_str()));
+    assert_eq!(second.parts_count(), Some(2));
+    assert!(body_of(second).await == data[PART..]);
+    let head = e.alice.head_object().bucket("sums").key("two").part_number(1).send().await.expect("head part 1");
+    assert_eq!((head.content_length(), head.parts_count()), (Some(PART as i64), Some(2)));
+    let err = get("two", 3).await.expect_err("past the last part");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidPartNumber", 416));
+    let err = e
+        .alice
+        .get_object()
+        .bucket("sums")
+        .key("two")
+        .part_number(1)
+        .range("bytes=0-1")
+        .send()
+        .await
+        .expect_err("range and part number");
+    assert_eq!(code(&err), "InvalidRequest");
+
+    e.alice.put_object().bucket("sums").key("one").body(ByteStream::from_static(b"whole")).send().await.expect("put");
+    let only = get("one", 1).await.expect("an object written at once is part 1");
+    assert_eq!((only.content_range(), only.parts_count()), (Some("bytes 0-4/5"), None));
+    assert_eq!(body_of(only).await, b"whole");
+    assert_eq!(status(&get("one", 2).await.expect_err("no part 2")), 416);
 }
