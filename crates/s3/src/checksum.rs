@@ -77,10 +77,7 @@ impl Expected {
         let sends = |a: &Algorithm| self.values.iter().any(|(v, _)| v == a) || self.trailer_algorithms.contains(a);
         let sent: Vec<Algorithm> = HEADERS.iter().map(|(a, _)| *a).filter(sends).collect();
         if sent.len() > 1 {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
-            ));
+            return Err(several_checksums());
         }
         let sdk = sdk.map(parse_algorithm).transpose()?;
         match (sent.first().copied(), sdk) {
@@ -138,6 +135,16 @@ pub fn parse_algorithm(name: &str) -> S3Result<Algorithm> {
 /// The header that carries an `algorithm` checksum.
 pub fn header_name(algorithm: Algorithm) -> &'static str {
     HEADERS.iter().find(|(a, _)| *a == algorithm).map_or("content-md5", |(_, name)| name)
+}
+
+/// S3's answer to a request that sends more than one `x-amz-checksum-*`.
+pub fn several_checksums() -> s3s::S3Error {
+    s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+}
+
+/// An `x-amz-checksum-type` value, or S3's answer to another.
+pub fn parse_type(value: &s3s::dto::ChecksumType) -> S3Result<s3ipfs_cid::ChecksumType> {
+    s3ipfs_cid::ChecksumType::parse(value.as_str()).ok_or_else(|| invalid_header("x-amz-checksum-type"))
 }
 
 /// S3's answer to a malformed header value.

@@ -44,7 +44,7 @@ fn upload_checksum(
     algorithm: Option<&s3s::dto::ChecksumAlgorithm>,
     kind: Option<&s3s::dto::ChecksumType>,
 ) -> S3Result<Option<UploadChecksum>> {
-    let kind = kind.map(|k| ChecksumType::parse(k.as_str()).ok_or_else(|| invalid_header("x-amz-checksum-type")));
+    let kind = kind.map(checksum::parse_type);
     let Some(algorithm) = algorithm else {
         return match kind {
             Some(_) => Err(s3_error!(
@@ -130,18 +130,9 @@ fn complete_claims(input: &CompleteMultipartUploadInput) -> S3Result<CompleteCla
             }
             Some((*algorithm, (*value).to_owned()))
         }
-        _ => {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
-            ));
-        }
+        _ => return Err(checksum::several_checksums()),
     };
-    let checksum_type = input
-        .checksum_type
-        .as_ref()
-        .map(|t| ChecksumType::parse(t.as_str()).ok_or_else(|| invalid_header("x-amz-checksum-type")))
-        .transpose()?;
+    let checksum_type = input.checksum_type.as_ref().map(checksum::parse_type).transpose()?;
     let size = input
         .mpu_object_size
         .map(|s| u64::try_from(s).map_err(|_| invalid_header("x-amz-mp-object-size")))
