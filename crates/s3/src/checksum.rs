@@ -26,35 +26,27 @@ pub struct Expected {
 impl Expected {
     /// Reads the claims of a PutObject request; unsupported algorithms (SHA-512, XXHASH) are refused.
     pub fn from_put(input: &PutObjectInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> S3Result<Self> {
-        if input.checksum_sha512.is_some() || input.checksum_xxhash64.is_some() || input.checksum_xxhash3.is_some() {
-            return Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported"));
-        }
-        let claims = [
-            (Algorithm::Crc32, &input.checksum_crc32),
-            (Algorithm::Crc32c, &input.checksum_crc32c),
-            (Algorithm::Crc64Nvme, &input.checksum_crc64nvme),
-            (Algorithm::Sha1, &input.checksum_sha1),
-            (Algorithm::Sha256, &input.checksum_sha256),
-            (Algorithm::Md5, &input.content_md5),
-        ];
-        Ok(Self::new(claims, headers, trailer))
+        refuse_unsupported(unsupported_checksum!(input))?;
+        Ok(Self::new(checksum_fields!(input), &input.content_md5, headers, trailer))
     }
 
-    /// Reads the claims of an UploadPart request.
-    pub fn from_part(input: &UploadPartInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> Self {
-        let claims = [
-            (Algorithm::Crc32, &input.checksum_crc32),
-            (Algorithm::Crc32c, &input.checksum_crc32c),
-            (Algorithm::Crc64Nvme, &input.checksum_crc64nvme),
-            (Algorithm::Sha1, &input.checksum_sha1),
-            (Algorithm::Sha256, &input.checksum_sha256),
-            (Algorithm::Md5, &input.content_md5),
-        ];
-        Self::new(claims, headers, trailer)
+    /// Reads the claims of an UploadPart request; unsupported algorithms are refused.
+    pub fn from_part(input: &UploadPartInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> S3Result<Self> {
+        refuse_unsupported(unsupported_checksum!(input))?;
+        Ok(Self::new(checksum_fields!(input), &input.content_md5, headers, trailer))
     }
 
-    fn new(claims: [(Algorithm, &Option<String>); 6], headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> Self {
-        let values = claims.iter().filter_map(|(a, v)| v.as_ref().map(|v| (*a, v.clone()))).collect();
+    fn new(
+        claims: [(Algorithm, &Option<String>); 5],
+        content_md5: &Option<String>,
+        headers: &HeaderMap,
+        trailer: Option<TrailingHeaders>,
+    ) -> Self {
+        let values = claims
+            .into_iter()
+            .chain([(Algorithm::Md5, content_md5)])
+            .filter_map(|(a, v)| v.as_ref().map(|v| (a, v.clone())))
+            .collect();
         let declared =
             headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
         let trailer_algorithms = HEADERS
@@ -119,6 +111,42 @@ impl Expected {
         }
         Ok(())
     }
+}
+
+/// The five `checksum_*` fields of an S3 input or `<Part>` (every one uses these names), with their algorithms, in
+/// the order of [`HEADERS`].
+macro_rules! checksum_fields {
+    ($i:expr) => {
+        [
+            (s3ipfs_cid::Algorithm::Crc32, &$i.checksum_crc32),
+            (s3ipfs_cid::Algorithm::Crc32c, &$i.checksum_crc32c),
+            (s3ipfs_cid::Algorithm::Crc64Nvme, &$i.checksum_crc64nvme),
+            (s3ipfs_cid::Algorithm::Sha1, &$i.checksum_sha1),
+            (s3ipfs_cid::Algorithm::Sha256, &$i.checksum_sha256),
+        ]
+    };
+}
+pub(crate) use checksum_fields;
+
+/// Whether an S3 input or `<Part>` sends a checksum this gateway does not compute (SHA-512, XXHASH).
+macro_rules! unsupported_checksum {
+    ($i:expr) => {
+        $i.checksum_sha512.is_some()
+            || $i.checksum_xxhash64.is_some()
+            || $i.checksum_xxhash3.is_some()
+            || $i.checksum_xxhash128.is_some()
+    };
+}
+pub(crate) use unsupported_checksum;
+
+/// S3's answer to a checksum algorithm it knows but this gateway does not compute.
+pub fn refuse_unsupported(unsupported: bool) -> S3Result<()> {
+    if unsupported { Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported")) } else { Ok(()) }
+}
+
+/// The checksums among `fields` that were sent, as `(algorithm, value)`.
+pub fn sent(fields: [(Algorithm, &Option<String>); 5]) -> Vec<(Algorithm, &str)> {
+    fields.into_iter().filter_map(|(a, v)| v.as_deref().map(|v| (a, v))).collect()
 }
 
 /// A checksum algorithm S3 names (`CRC32`, …), or the InvalidRequest S3 answers for another.

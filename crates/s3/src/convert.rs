@@ -100,6 +100,14 @@ pub fn max_keys(value: Option<i32>) -> S3Result<usize> {
     }
 }
 
+/// A part number from a request, 1 to 10000 (InvalidArgument otherwise).
+pub fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=s3ipfs_core::service::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,16 +15,9 @@ use crate::S3Api;
 use crate::access::caller;
 use crate::body;
 use crate::checksum::{self, Expected, algorithm_dto, header_name, invalid_header, parse_algorithm};
-use crate::convert::{self, bucket_name, object_key, timestamp};
+use crate::convert::{self, bucket_name, object_key, part_number, timestamp};
 use crate::error::service_error;
 use crate::list::{self, Encoding};
-
-fn part_number(n: i32) -> S3Result<u32> {
-    u32::try_from(n)
-        .ok()
-        .filter(|n| (1..=s3ipfs_core::service::MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
-}
 
 /// `bytes=first-last` of an UploadPartCopy, checked against the source size.
 fn copy_range(value: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
@@ -68,29 +61,10 @@ fn upload_checksum(
     Ok(Some(UploadChecksum { algorithm, kind }))
 }
 
-/// The `(algorithm, value)` pairs among a request's checksum fields, in S3's field order.
-fn checksum_fields(fields: [&Option<String>; 5]) -> Vec<(Algorithm, &str)> {
-    checksum::HEADERS.iter().zip(fields).filter_map(|((a, _), v)| v.as_deref().map(|v| (*a, v))).collect()
-}
-
 /// The one checksum a `<Part>` of CompleteMultipartUpload may quote.
 fn quoted_part_checksum(part: &s3s::dto::CompletedPart) -> S3Result<Option<(Algorithm, String)>> {
-    let fields = checksum_fields([
-        &part.checksum_crc32,
-        &part.checksum_crc32c,
-        &part.checksum_crc64nvme,
-        &part.checksum_sha1,
-        &part.checksum_sha256,
-    ]);
-    let unsupported = [
-        &part.checksum_md5,
-        &part.checksum_sha512,
-        &part.checksum_xxhash64,
-        &part.checksum_xxhash3,
-        &part.checksum_xxhash128,
-    ]
-    .iter()
-    .any(|v| v.is_some());
+    let fields = checksum::sent(checksum::checksum_fields!(part));
+    let unsupported = checksum::unsupported_checksum!(part) || part.checksum_md5.is_some();
     match fields.as_slice() {
         [] if !unsupported => Ok(None),
         [(algorithm, value)] if !unsupported && Checksums::is_well_formed(*algorithm, value) => {
@@ -103,23 +77,8 @@ fn quoted_part_checksum(part: &s3s::dto::CompletedPart) -> S3Result<Option<(Algo
 /// What CompleteMultipartUpload claims about the whole object: checksum type, checksum (a composite one may end in
 /// `-N`) and size.
 fn complete_claims(input: &CompleteMultipartUploadInput) -> S3Result<CompleteClaims> {
-    let fields = checksum_fields([
-        &input.checksum_crc32,
-        &input.checksum_crc32c,
-        &input.checksum_crc64nvme,
-        &input.checksum_sha1,
-        &input.checksum_sha256,
-    ]);
-    let unsupported = [
-        &input.checksum_md5,
-        &input.checksum_sha512,
-        &input.checksum_xxhash64,
-        &input.checksum_xxhash3,
-        &input.checksum_xxhash128,
-    ];
-    if unsupported.iter().any(|v| v.is_some()) {
-        return Err(s3_error!(InvalidRequest, "This checksum algorithm is not supported"));
-    }
+    checksum::refuse_unsupported(checksum::unsupported_checksum!(input) || input.checksum_md5.is_some())?;
+    let fields = checksum::sent(checksum::checksum_fields!(input));
     let checksum = match fields.as_slice() {
         [] => None,
         [(algorithm, value)] => {
@@ -184,7 +143,7 @@ impl S3Api {
         let S3Request { input, headers, trailing_headers, .. } = req;
         let (bucket, key, number) =
             (bucket_name(&input.bucket)?, object_key(&input.key)?, part_number(input.part_number)?);
-        let expected = Expected::from_part(&input, &headers, trailing_headers);
+        let expected = Expected::from_part(&input, &headers, trailing_headers)?;
         let sdk_algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
         let claimed = expected.claimed(sdk_algorithm)?;
         let checksums = expected.algorithms(sdk_algorithm)?;

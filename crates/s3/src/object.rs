@@ -119,11 +119,7 @@ struct Presented {
 
 /// The bytes `?partNumber=` addresses (`None`: the whole of an empty object), or S3's error for a bad number.
 fn part_range(meta: &s3ipfs_core::ObjectMeta, number: i32) -> S3Result<Option<std::ops::Range<u64>>> {
-    let number = u32::try_from(number)
-        .ok()
-        .filter(|n| (1..=s3ipfs_core::service::MAX_PART_NUMBER).contains(n))
-        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
-    let Some(range) = meta.part_range(number) else {
+    let Some(range) = meta.part_range(convert::part_number(number)?) else {
         let mut err = S3Error::with_message(
             s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
             "The requested partnumber is not satisfiable",
