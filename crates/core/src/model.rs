@@ -83,8 +83,9 @@ pub struct ObjectMeta {
     /// The object's checksums: MD5 (single-part objects) and the S3 checksum the upload asked for (CRC64NVME when
     /// it asked for none).
     pub checksums: Checksums,
-    /// `Some(n)` when the checksum (MD5 aside) is S3's COMPOSITE checksum of `n` parts, not one of the whole content.
-    pub composite_parts: Option<u32>,
+    /// Whether the checksum (MD5 aside) is S3's COMPOSITE checksum of the parts' checksums, not one of the whole
+    /// content.
+    pub composite_checksum: bool,
     /// The sizes of the parts a multipart upload joined, in order; empty for an object written at once.
     pub part_sizes: Vec<u64>,
     /// HTTP headers stored with the object.
@@ -100,10 +101,7 @@ impl ObjectMeta {
             return None;
         }
         let value = self.checksums.base64(algorithm)?;
-        Some(match self.composite_parts {
-            Some(parts) => format!("{value}-{parts}"),
-            None => value,
-        })
+        Some(if self.composite_checksum { format!("{value}-{}", self.part_sizes.len()) } else { value })
     }
 
     /// The bytes of part `number` (1-based), as GET `?partNumber=` addresses them; an object written at once is one
@@ -120,7 +118,7 @@ impl ObjectMeta {
     /// The `x-amz-checksum-type` of the object's checksum, when it has one besides MD5.
     pub fn checksum_type(&self) -> Option<ChecksumType> {
         let any = Algorithm::ALL.into_iter().any(|a| a != Algorithm::Md5 && self.checksums.bytes(a).is_some());
-        any.then_some(if self.composite_parts.is_some() { ChecksumType::Composite } else { ChecksumType::FullObject })
+        any.then_some(if self.composite_checksum { ChecksumType::Composite } else { ChecksumType::FullObject })
     }
 }
 

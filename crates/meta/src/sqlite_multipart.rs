@@ -8,7 +8,7 @@ use s3ipfs_cid::{ChecksumType, Cid, DagLink, varint};
 use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectKey, UploadChecksum, UploadPart};
 
 use crate::sqlite::{SqliteMeta, backend, immediate};
-use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, headers_at, millis};
+use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, header_params, headers_at, millis};
 
 const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
      content_language, cache_control, expires, user_meta, checksum_algorithm, checksum_type";
@@ -115,7 +115,8 @@ impl SqliteMeta {
             if !exists {
                 return Err(MetaError::NoSuchBucket);
             }
-            let h = &upload.headers;
+            let (content_type, content_encoding, content_disposition, content_language, cache_control, expires) =
+                header_params(&upload.headers);
             let user_meta = serde_json::to_string(&upload.user_meta).map_err(backend)?;
             tx.execute(
                 &format!("INSERT INTO multipart_uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
@@ -124,12 +125,12 @@ impl SqliteMeta {
                     upload.bucket.as_str(),
                     upload.key.as_str(),
                     millis(upload.initiated),
-                    h.content_type,
-                    h.content_encoding,
-                    h.content_disposition,
-                    h.content_language,
-                    h.cache_control,
-                    h.expires,
+                    content_type,
+                    content_encoding,
+                    content_disposition,
+                    content_language,
+                    cache_control,
+                    expires,
                     user_meta,
                     upload.checksum.map(|c| c.algorithm.s3_name()),
                     upload.checksum.map(|c| c.kind.s3_name()),

@@ -15,7 +15,7 @@ pub(crate) const ABORTED: i64 = 3;
 /// Every column `version_from_row` reads, in order.
 pub(crate) const VERSION_COLUMNS: &str = "bucket, key, seq, version_id, state, retired, modified_at, cid, size, etag, \
      md5, crc32, crc32c, crc64nvme, sha1, sha256, content_type, content_encoding, content_disposition, \
-     content_language, cache_control, expires, user_meta, composite_parts, part_sizes";
+     content_language, cache_control, expires, user_meta, composite_checksum, part_sizes";
 
 pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -68,7 +68,7 @@ fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         size: u64::try_from(row.get::<_, i64>(8)?).map_err(|_| corrupt("size"))?,
         etag: row.get(9)?,
         checksums: checksums_at(row, 10)?,
-        composite_parts: row.get(23)?,
+        composite_checksum: row.get(23)?,
         part_sizes: decode_sizes(row.get(24)?)?,
         headers: headers_at(row, 16)?,
         user_meta,
@@ -124,6 +124,21 @@ pub(crate) fn checksum_params(c: &Checksums) -> ChecksumParams {
     )
 }
 
+/// The header values as bound to the six stored-header columns, in the same order.
+pub(crate) type HeaderParams<'a> = (
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+);
+
+/// `headers` as column values for the six stored-header columns (content_type … expires).
+pub(crate) fn header_params(h: &ObjectHeaders) -> HeaderParams<'_> {
+    (&h.content_type, &h.content_encoding, &h.content_disposition, &h.content_language, &h.cache_control, &h.expires)
+}
+
 /// The six stored-header columns (content_type … expires) starting at column `first`.
 pub(crate) fn headers_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ObjectHeaders> {
     Ok(ObjectHeaders {
@@ -147,13 +162,14 @@ pub(crate) fn store_committed(
     meta: &ObjectMeta,
 ) -> rusqlite::Result<()> {
     let (md5, crc32, crc32c, crc64nvme, sha1, sha256) = checksum_params(&meta.checksums);
-    let h = &meta.headers;
+    let (content_type, content_encoding, content_disposition, content_language, cache_control, expires) =
+        header_params(&meta.headers);
     let user_meta = serde_json::to_string(&meta.user_meta).map_err(|_| corrupt("user_meta"))?;
     tx.execute(
         "UPDATE object_versions SET cid = ?2, size = ?3, etag = ?4, md5 = ?5, crc32 = ?6, crc32c = ?7, \
          crc64nvme = ?8, sha1 = ?9, sha256 = ?10, content_type = ?11, content_encoding = ?12, \
          content_disposition = ?13, content_language = ?14, cache_control = ?15, expires = ?16, user_meta = ?17, \
-         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21, composite_parts = ?22, \
+         state = ?18, seq = ?19, version_id = ?20, modified_at = ?21, composite_checksum = ?22, \
          part_sizes = ?23 WHERE id = ?1",
         rusqlite::params![
             id,
@@ -166,18 +182,18 @@ pub(crate) fn store_committed(
             crc64nvme,
             sha1,
             sha256,
-            h.content_type,
-            h.content_encoding,
-            h.content_disposition,
-            h.content_language,
-            h.cache_control,
-            h.expires,
+            content_type,
+            content_encoding,
+            content_disposition,
+            content_language,
+            cache_control,
+            expires,
             user_meta,
             COMMITTED,
             seq,
             version_id,
             modified_at,
-            meta.composite_parts,
+            meta.composite_checksum,
             encode_sizes(&meta.part_sizes),
         ],
     )?;

@@ -31,7 +31,7 @@ fn object(seed: u8) -> VersionState {
         size: u64::from(seed),
         etag: format!("\"etag-{seed}\""),
         checksums: s3ipfs_cid::Checksums { crc32: Some(u32::from(seed)), ..Default::default() },
-        composite_parts: (seed % 2 == 1).then_some(u32::from(seed)),
+        composite_checksum: seed % 2 == 1,
         part_sizes: (0..u64::from(seed % 3)).map(|i| (i + 1) << 20).collect(),
         ..ObjectMeta::default()
     }))

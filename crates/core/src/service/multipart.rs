@@ -279,7 +279,7 @@ impl Gateway {
         if let Some(small) = parts[..parts.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
             return Err(ServiceError::EntityTooSmall { number: small.number });
         }
-        let (checksums, composite_parts) = object_checksum(&upload, &parts, claims)?;
+        let (checksums, composite_checksum) = object_checksum(&upload, &parts, claims)?;
         let bucket_row = self.bucket_for(user, bucket).await?;
         let pending = self.meta.begin_version(bucket, key).await?;
         let joined = self.join_parts(&parts).await;
@@ -295,7 +295,7 @@ impl Gateway {
             size,
             etag: multipart_etag(&parts),
             checksums,
-            composite_parts,
+            composite_checksum,
             part_sizes: parts.iter().map(|p| p.size).collect(),
             headers: upload.headers.clone(),
             user_meta: upload.user_meta.clone(),

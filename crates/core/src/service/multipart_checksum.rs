@@ -84,13 +84,12 @@ pub(super) fn check_part(
     }
 }
 
-/// The completed object's checksum and, for a composite one, its part count; checked against what Complete
-/// claims. Checks only metadata, so a refusal happens before any byte is joined.
+/// The completed object's checksum and whether it is a composite one; checked against what Complete claims. Checks only metadata, so a refusal happens before any byte is joined.
 pub(super) fn object_checksum(
     upload: &MultipartUpload,
     parts: &[&UploadPart],
     claims: &CompleteClaims,
-) -> Result<(Checksums, Option<u32>), ServiceError> {
+) -> Result<(Checksums, bool), ServiceError> {
     if let Some(kind) = claims.checksum_type
         && upload.checksum.map(|u| u.kind) != Some(kind)
     {
@@ -120,7 +119,7 @@ pub(super) fn object_checksum(
         None => (Algorithm::Crc64Nvme, Checksums::combined(Algorithm::Crc64Nvme, with_sizes()), None),
     };
     // Parts stored before the upload's checksum was kept lack it: the object then carries none.
-    let Some(computed) = computed else { return Ok((Checksums::default(), None)) };
+    let Some(computed) = computed else { return Ok((Checksums::default(), false)) };
     if let Some((claimed_algorithm, claimed)) = &claims.checksum {
         match upload.checksum {
             Some(u) if *claimed_algorithm != u.algorithm => {
@@ -140,7 +139,7 @@ pub(super) fn object_checksum(
             }
         }
     }
-    Ok((computed, composite_parts))
+    Ok((computed, composite_parts.is_some()))
 }
 
 #[cfg(test)]
@@ -204,9 +203,9 @@ mod tests {
         let wrong = check_part(&up, &quote(&a, b.checksums.base64(Algorithm::Crc32)), &a).expect_err("wrong");
         assert!(matches!(wrong, ServiceError::InvalidPart { number: 1 }));
 
-        let (sums, n) = object_checksum(&up, &[&a, &b], &CompleteClaims::default()).expect("no claims");
+        let (sums, composite) = object_checksum(&up, &[&a, &b], &CompleteClaims::default()).expect("no claims");
         let expected = Checksums::composite(Algorithm::Crc32, [&a.checksums, &b.checksums]).expect("composite");
-        assert_eq!((sums, n), (expected, Some(2)));
+        assert_eq!((sums, composite), (expected, true));
         let value = expected.base64(Algorithm::Crc32).expect("crc32");
         for good in [value.clone(), format!("{value}-2")] {
             let claims = CompleteClaims { checksum: Some((Algorithm::Crc32, good)), ..Default::default() };
@@ -224,8 +223,9 @@ mod tests {
     fn full_object_and_default_checksums_cover_the_whole_content() {
         let (a, b) = (part(1, b"first part"), part(2, b"second"));
         let whole = part(0, b"first partsecond").checksums;
-        let (sums, n) = object_checksum(&upload(CRC32C_FULL), &[&a, &b], &CompleteClaims::default()).expect("ok");
-        assert_eq!((sums.base64(Algorithm::Crc32c), n), (whole.base64(Algorithm::Crc32c), None));
+        let (sums, composite) =
+            object_checksum(&upload(CRC32C_FULL), &[&a, &b], &CompleteClaims::default()).expect("ok");
+        assert_eq!((sums.base64(Algorithm::Crc32c), composite), (whole.base64(Algorithm::Crc32c), false));
         let (sums, _) = object_checksum(&upload(None), &[&a, &b], &CompleteClaims::default()).expect("ok");
         assert_eq!(sums.base64(Algorithm::Crc64Nvme), whole.base64(Algorithm::Crc64Nvme));
 

@@ -153,7 +153,7 @@ impl Gateway {
             size: summary.size,
             etag: summary.checksums.etag().unwrap_or_default(),
             checksums: summary.checksums,
-            composite_parts: None,
+            composite_checksum: false,
             part_sizes: Vec::new(),
             headers: request.headers,
             user_meta: request.user_meta,
