@@ -26,16 +26,21 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// Opens (creating) the store under `root`, removing uploads a crash left in `tmp/`.
+    /// Opens (creating) the store under `root`. Touches nothing another process may be using.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, ContentError> {
         let root = root.into();
-        let tmp = root.join("tmp");
-        if fs::try_exists(&tmp).await? {
-            fs::remove_dir_all(&tmp).await?;
-        }
-        fs::create_dir_all(&tmp).await?;
+        fs::create_dir_all(root.join("tmp")).await?;
         fs::create_dir_all(root.join("objects")).await?;
         Ok(LocalStore { root })
+    }
+
+    /// Removes the uploads a crash left in `tmp/`. Only the process that owns the store (the server holding the
+    /// data directory's lock) may call it: it would break another process's uploads in progress.
+    pub async fn clear_interrupted_uploads(&self) -> Result<(), ContentError> {
+        let tmp = self.root.join("tmp");
+        fs::remove_dir_all(&tmp).await?;
+        fs::create_dir_all(&tmp).await?;
+        Ok(())
     }
 
     fn object_path(&self, cid: &Cid) -> PathBuf {
@@ -198,6 +203,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_writers_of_the_same_bytes_all_finish_and_leave_one_copy() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let data = vec![3u8; 700_000];
+        let writes = (0..8).map(|_| suite::store_bytes(&store, &data));
+        let cids = futures::future::join_all(writes).await;
+        assert!(cids.windows(2).all(|w| w[0] == w[1]));
+        assert!(suite::read_all(&store, &cids[0], 0..700_000).await.expect("read") == data);
+        assert_eq!(files_under(&dir.path().join("objects")).await.len(), 2, "one data file and its nodes");
+        assert!(files_under(&dir.path().join("tmp")).await.is_empty());
+    }
+
+    #[tokio::test]
     async fn identical_uploads_leave_one_file_and_a_nodes_car() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LocalStore::open(dir.path()).await.expect("open");
@@ -214,14 +232,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reopening_clears_uploads_a_crash_left_in_tmp() {
+    async fn uploads_a_crash_left_in_tmp_are_cleared_only_on_request() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = LocalStore::open(dir.path()).await.expect("open");
         let mut writer = store.writer().await.expect("writer");
         writer.write(Bytes::from_static(b"partial")).await.expect("write");
         std::mem::forget(writer); // a crash: no abort, no drop
         assert_eq!(files_under(&dir.path().join("tmp")).await.len(), 1);
-        LocalStore::open(dir.path()).await.expect("reopen");
+        let reopened = LocalStore::open(dir.path()).await.expect("reopen");
+        assert_eq!(files_under(&dir.path().join("tmp")).await.len(), 1, "opening touches no upload in progress");
+        reopened.clear_interrupted_uploads().await.expect("clear");
         assert!(files_under(&dir.path().join("tmp")).await.is_empty());
     }
 }

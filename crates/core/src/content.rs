@@ -3,8 +3,11 @@
 //! # Contract
 //! - A writer receives an object's bytes in order, then `finish` with the root CID and the DAG's interior nodes.
 //!   Nothing is readable under the CID before `finish` returns; after it returns the content is durable.
-//! - `finish` for a CID that is already stored succeeds and keeps one copy (deduplication).
+//! - `finish` for a CID that is already stored succeeds and keeps one copy (deduplication); several writers may
+//!   finish the same CID at once.
 //! - A writer dropped or aborted before `finish` leaves nothing behind.
+//! - Only garbage collection deletes, and only content the metadata store has marked: the store needs no ordering
+//!   of its own between `delete` and `finish` (the metadata store's content lifecycle provides it).
 //! - `read` returns exactly the requested byte range of the file the CID names.
 
 use std::ops::Range;
@@ -65,6 +68,6 @@ pub trait ContentStore: Send + Sync + 'static {
     async fn read(&self, cid: &Cid, range: Range<u64>) -> Result<ByteStream, ContentError>;
     /// The size of the content `cid`, or `None` if it is not stored.
     async fn size(&self, cid: &Cid) -> Result<Option<u64>, ContentError>;
-    /// Removes the content `cid` (garbage collection); removing absent content is not an error.
+    /// Removes the content `cid` (garbage collection only); removing absent content is not an error.
     async fn delete(&self, cid: &Cid) -> Result<(), ContentError>;
 }

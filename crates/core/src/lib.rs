@@ -2,6 +2,7 @@
 //! the adapters implement, an in-memory adapter and the conformance suite every adapter must pass.
 //! No I/O crate appears here: no s3s, hyper, database or SDK.
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod content;
 pub mod memory;
@@ -14,21 +15,25 @@ pub mod service;
 pub use content::{ByteStream, ContentError, ContentStore, ContentWriter};
 pub use memory::MemoryMeta;
 pub use memory_content::MemoryContent;
-pub use meta::{MetaError, MetaStore, NewVersion, UploadId};
+pub use meta::{ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId};
 pub use model::{
-    AccessKey, Bucket, MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, User,
-    VersionState, Versioning,
+    AccessKey, Bucket, ConditionFailure, MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, PutCondition,
+    UploadChecksum, UploadPart, User, VersionState, Versioning,
 };
 pub use names::{BucketName, NameError, ObjectKey, UserId, VersionId};
 pub use service::{Gateway, ServiceError};
 
 #[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn the_memory_store_passes_the_conformance_suite() {
-        crate::conformance::run_all(|| async { crate::MemoryMeta::new() }).await;
+mod memory_meta_conformance {
+    async fn fresh() -> crate::MemoryMeta {
+        crate::MemoryMeta::new()
     }
 
+    crate::meta_conformance_tests!(fresh);
+}
+
+#[cfg(test)]
+mod tests {
     #[tokio::test]
     async fn the_memory_content_store_passes_the_content_suite() {
         crate::conformance::content::run_all(&crate::MemoryContent::new()).await;

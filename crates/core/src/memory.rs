@@ -2,19 +2,32 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
-use crate::meta::{MetaError, MetaStore, NewVersion, UploadId};
-use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
+use crate::meta::{ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId};
+use crate::model::{
+    AccessKey, Bucket, ConditionFailure, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning,
+};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 #[derive(Debug)]
 struct Row {
     id: i64,
     version: ObjectVersion,
+}
+
+/// A content row: its references and where it is in its life.
+#[derive(Debug)]
+struct Content {
+    size: u64,
+    refs: u64,
+    /// Since when `refs` is zero.
+    zero_since: Option<SystemTime>,
+    /// Marked by garbage collection: its bytes are being deleted.
+    deleting: bool,
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +37,9 @@ struct State {
     keys: HashMap<String, AccessKey>,
     buckets: BTreeMap<BucketName, Bucket>,
     rows: Vec<Row>,
-    refs: HashMap<Cid, u64>,
+    content: HashMap<Cid, Content>,
+    claims: HashMap<i64, (Cid, SystemTime)>,
+    leases: HashMap<String, (String, SystemTime)>,
     multiparts: BTreeMap<String, (MultipartUpload, BTreeMap<u32, UploadPart>)>,
 }
 
@@ -42,22 +57,80 @@ impl State {
         self.chain(bucket, key).map(|r| &r.version).filter(|v| v.is_visible()).max_by_key(|v| v.seq)
     }
 
-    fn retire(&mut self, index: usize) {
-        let version = &mut self.rows[index].version;
-        version.retired = true;
-        if let Some(cid) = version.meta().and_then(|m| m.cid)
-            && let Some(count) = self.refs.get_mut(&cid)
-        {
-            *count = count.saturating_sub(1);
+    fn add_ref(&mut self, cid: Cid, size: u64) {
+        let row = self.content.entry(cid).or_insert(Content { size, refs: 0, zero_since: None, deleting: false });
+        row.refs += 1;
+        row.zero_since = None;
+    }
+
+    fn drop_ref(&mut self, cid: &Cid) {
+        if let Some(row) = self.content.get_mut(cid) {
+            row.refs = row.refs.saturating_sub(1);
+            if row.refs == 0 {
+                row.zero_since = Some(SystemTime::now());
+            }
         }
     }
 
-    /// Writes `new` into row `index` of the chain of `bucket`/`key`, as one transaction.
+    fn retire(&mut self, index: usize) {
+        let version = &mut self.rows[index].version;
+        version.retired = true;
+        if let Some(cid) = version.meta().and_then(|m| m.cid) {
+            self.drop_ref(&cid);
+        }
+    }
+
+    /// A claim on `cid`, checked before it is taken over.
+    fn check_claim(&self, claim: ClaimId, cid: &Cid) -> Result<(), MetaError> {
+        match self.claims.get(&claim.0) {
+            Some((claimed, _)) if claimed == cid => Ok(()),
+            _ => Err(MetaError::Invalid("the claim does not name this content")),
+        }
+    }
+
+    /// Writes `new` into row `index` of the chain of `bucket`/`key`, as one transaction: every check runs before
+    /// anything changes.
     fn commit(&mut self, index: usize, new: NewVersion) -> Result<ObjectVersion, MetaError> {
         if !matches!(new.state, VersionState::Committed(_) | VersionState::DeleteMarker) {
             return Err(MetaError::Invalid("only objects and delete markers can be committed"));
         }
         let (bucket, key) = (self.rows[index].version.bucket.clone(), self.rows[index].version.key.clone());
+        if let Some(condition) = &new.condition {
+            condition.check(self.latest(&bucket, &key).and_then(ObjectVersion::meta)).map_err(|f| match f {
+                ConditionFailure::NoCurrentObject => MetaError::NoSuchKey,
+                ConditionFailure::Mismatch => MetaError::PreconditionFailed,
+            })?;
+        }
+        if let Some(upload) = &new.completes
+            && !self.multiparts.contains_key(upload)
+        {
+            return Err(MetaError::NoSuchUpload);
+        }
+        let content = match &new.state {
+            VersionState::Committed(meta) => meta.cid.map(|cid| (cid, meta.size)),
+            _ => None,
+        };
+        match (content, new.claim) {
+            (Some((cid, _)), Some(claim)) => self.check_claim(claim, &cid)?,
+            (Some((cid, _)), None) if self.content.get(&cid).is_none_or(|c| c.deleting) => {
+                return Err(MetaError::ContentGone);
+            }
+            _ => {}
+        }
+        // Checked: from here on nothing fails.
+        match (content, new.claim) {
+            // The claim's reference becomes the version's.
+            (Some(_), Some(claim)) => {
+                self.claims.remove(&claim.0);
+            }
+            (Some((cid, size)), None) => self.add_ref(cid, size),
+            (None, _) => {}
+        }
+        if let Some(upload) = &new.completes
+            && let Some((_, parts)) = self.multiparts.remove(upload)
+        {
+            parts.values().for_each(|p| self.drop_ref(&p.cid));
+        }
         if new.replace_null {
             let nulls: Vec<usize> = (0..self.rows.len())
                 .filter(|&i| {
@@ -68,12 +141,6 @@ impl State {
             nulls.into_iter().for_each(|i| self.retire(i));
         }
         let seq = self.chain(&bucket, &key).map(|r| r.version.seq).max().unwrap_or(0) + 1;
-        if let Some(cid) = match &new.state {
-            VersionState::Committed(meta) => meta.cid,
-            _ => None,
-        } {
-            *self.refs.entry(cid).or_default() += 1;
-        }
         let version = &mut self.rows[index].version;
         version.seq = seq;
         version.version_id = new.version_id;
@@ -101,6 +168,11 @@ impl State {
         });
         Ok((id, self.rows.len() - 1))
     }
+}
+
+/// Whether GC may mark a content row: unreferenced since before `cutoff` and not already marked.
+fn collectable(content: &Content, cutoff: SystemTime) -> bool {
+    content.refs == 0 && !content.deleting && content.zero_since.is_some_and(|since| since <= cutoff)
 }
 
 /// A `MetaStore` held in memory; lost when dropped.
@@ -182,7 +254,13 @@ impl MetaStore for MemoryMeta {
             return Err(MetaError::BucketNotEmpty);
         }
         s.rows.retain(|r| &r.version.bucket != name);
-        s.multiparts.retain(|_, (upload, _)| &upload.bucket != name);
+        let gone: Vec<String> =
+            s.multiparts.iter().filter(|(_, (u, _))| &u.bucket == name).map(|(id, _)| id.clone()).collect();
+        for id in gone {
+            if let Some((_, parts)) = s.multiparts.remove(&id) {
+                parts.values().for_each(|p| s.drop_ref(&p.cid));
+            }
+        }
         s.buckets.remove(name);
         Ok(())
     }
@@ -299,7 +377,7 @@ impl MetaStore for MemoryMeta {
     }
 
     async fn content_refs(&self, cid: &Cid) -> Result<u64, MetaError> {
-        Ok(self.lock()?.refs.get(cid).copied().unwrap_or(0))
+        Ok(self.lock()?.content.get(cid).map_or(0, |c| c.refs))
     }
 
     async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError> {
@@ -311,7 +389,96 @@ impl MetaStore for MemoryMeta {
                 count += 1;
             }
         }
+        let stale: Vec<i64> = s.claims.iter().filter(|(_, (_, at))| *at < before).map(|(id, _)| *id).collect();
+        for id in stale {
+            if let Some((cid, _)) = s.claims.remove(&id) {
+                s.drop_ref(&cid);
+            }
+        }
         Ok(count)
+    }
+
+    async fn claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
+        let mut s = self.lock()?;
+        if s.content.get(cid).is_some_and(|c| c.deleting) {
+            return Err(MetaError::ContentBusy);
+        }
+        s.add_ref(*cid, size);
+        let id = s.next_id();
+        s.claims.insert(id, (*cid, SystemTime::now()));
+        Ok(ClaimId(id))
+    }
+
+    async fn release_claim(&self, claim: ClaimId) -> Result<(), MetaError> {
+        let mut s = self.lock()?;
+        if let Some((cid, _)) = s.claims.remove(&claim.0) {
+            s.drop_ref(&cid);
+        }
+        Ok(())
+    }
+
+    async fn collectable_content(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&Cid>,
+        limit: usize,
+    ) -> Result<Vec<StoredContent>, MetaError> {
+        let s = self.lock()?;
+        let mut found: Vec<StoredContent> = s
+            .content
+            .iter()
+            .filter(|(_, c)| collectable(c, cutoff))
+            .map(|(cid, c)| StoredContent { cid: *cid, size: c.size })
+            .filter(|c| after.is_none_or(|a| c.cid.to_bytes() > a.to_bytes()))
+            .collect();
+        found.sort_by_key(|c| c.cid.to_bytes());
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn mark_collectable(&self, cutoff: SystemTime, limit: usize) -> Result<Vec<StoredContent>, MetaError> {
+        let mut s = self.lock()?;
+        let marked = s.content.iter().filter(|(_, c)| c.deleting);
+        let mut batch: Vec<StoredContent> = marked.map(|(cid, c)| StoredContent { cid: *cid, size: c.size }).collect();
+        let mut fresh: Vec<Cid> =
+            s.content.iter().filter(|(_, c)| collectable(c, cutoff)).map(|(cid, _)| *cid).collect();
+        fresh.sort_by_key(Cid::to_bytes);
+        fresh.truncate(limit.saturating_sub(batch.len()));
+        for cid in fresh {
+            if let Some(row) = s.content.get_mut(&cid) {
+                row.deleting = true;
+                batch.push(StoredContent { cid, size: row.size });
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn forget_content(&self, cids: &[Cid]) -> Result<(), MetaError> {
+        let mut s = self.lock()?;
+        for cid in cids {
+            if s.content.get(cid).is_some_and(|c| c.deleting) {
+                s.content.remove(cid);
+            }
+        }
+        Ok(())
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError> {
+        let mut s = self.lock()?;
+        let now = SystemTime::now();
+        let free = s.leases.get(name).is_none_or(|(h, until)| h == holder || *until <= now);
+        if free {
+            s.leases.insert(name.to_owned(), (holder.to_owned(), now + ttl));
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError> {
+        let mut s = self.lock()?;
+        if s.leases.get(name).is_some_and(|(h, _)| h == holder) {
+            s.leases.remove(name);
+        }
+        Ok(())
     }
 
     async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
@@ -327,10 +494,24 @@ impl MetaStore for MemoryMeta {
         Ok(self.lock()?.multiparts.get(id).map(|(u, _)| u.clone()))
     }
 
-    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError> {
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &UploadPart,
+        claim: ClaimId,
+    ) -> Result<Option<UploadPart>, MetaError> {
         let mut s = self.lock()?;
+        if !s.multiparts.contains_key(upload_id) {
+            return Err(MetaError::NoSuchUpload);
+        }
+        s.check_claim(claim, &part.cid)?;
+        s.claims.remove(&claim.0);
         let (_, parts) = s.multiparts.get_mut(upload_id).ok_or(MetaError::NoSuchUpload)?;
-        Ok(parts.insert(part.number, part.clone()))
+        let replaced = parts.insert(part.number, part.clone());
+        if let Some(old) = &replaced {
+            s.drop_ref(&old.cid);
+        }
+        Ok(replaced)
     }
 
     async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError> {
@@ -361,11 +542,8 @@ impl MetaStore for MemoryMeta {
     async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError> {
         let mut s = self.lock()?;
         let (_, parts) = s.multiparts.remove(id).ok_or(MetaError::NoSuchUpload)?;
+        parts.values().for_each(|p| s.drop_ref(&p.cid));
         Ok(parts.into_values().collect())
-    }
-
-    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError> {
-        Ok(self.lock()?.multiparts.values().any(|(_, parts)| parts.values().any(|p| &p.cid == cid)))
     }
 
     async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {

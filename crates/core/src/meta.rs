@@ -6,20 +6,45 @@
 //!   Pending and aborted versions are never returned by lookups or listings.
 //! - Per key, `seq` is assigned at commit, strictly increasing: the newest visible version is the latest one.
 //! - A commit with `replace_null` retires the key's visible `null` version in the same transaction.
-//! - A content reference count per CID counts visible committed versions that name it, across all buckets; it moves
-//!   in the same transaction as the versions (commit +1, retire −1).
+//! - A commit carrying a [`PutCondition`] decides it inside the commit transaction, against the key's newest visible
+//!   version at that moment: of racing conditional writes exactly one can win.
+//!
+//! # Content lifecycle
+//! A content row per CID counts its references across all buckets: visible committed versions, parts of live
+//! multipart uploads, and open claims. References move in the same transaction as what holds them. Content is only
+//! ever deleted by garbage collection, in three steps that are ordered against every writer:
+//! 1. a writer that has the bytes of `cid` in hand *claims* it ([`MetaStore::claim_content`]) before it relies on a
+//!    stored copy (or drops its own); the claim is refused with [`MetaError::ContentBusy`] while GC deletes that CID;
+//! 2. the claim is consumed by the write that keeps the content (a commit, a part) or released;
+//! 3. GC marks content whose count has been zero since before its cutoff ([`MetaStore::mark_collectable`]): a marked
+//!    row is never claimed again; only after its bytes are deleted is the row forgotten ([`MetaStore::forget_content`]).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
-use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
+use crate::model::{
+    AccessKey, Bucket, MultipartUpload, ObjectVersion, PutCondition, UploadPart, User, VersionState, Versioning,
+};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 /// A pending upload's handle, returned by [`MetaStore::begin_version`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UploadId(pub i64);
+
+/// An open claim on content, returned by [`MetaStore::claim_content`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimId(pub i64);
+
+/// Stored content as garbage collection sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredContent {
+    /// Its CID.
+    pub cid: Cid,
+    /// Its size in bytes.
+    pub size: u64,
+}
 
 /// What a commit writes into the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +55,21 @@ pub struct NewVersion {
     pub state: VersionState,
     /// Retire the key's visible `null` version in the same transaction.
     pub replace_null: bool,
+    /// Commit only if this holds for the key's newest visible version, decided inside the commit.
+    pub condition: Option<PutCondition>,
+    /// The claim on the version's content that the version takes over (an upload). Without one, a committed version
+    /// adds a reference to content that must still be stored (a copy), or fails with [`MetaError::ContentGone`].
+    pub claim: Option<ClaimId>,
+    /// The multipart upload this version completes: removed with its parts' references in the same transaction
+    /// (`NoSuchUpload` if it is gone, and then nothing is committed).
+    pub completes: Option<String>,
+}
+
+impl NewVersion {
+    /// A version with no condition, claim or completed upload.
+    pub fn new(version_id: VersionId, state: VersionState, replace_null: bool) -> Self {
+        NewVersion { version_id, state, replace_null, condition: None, claim: None, completes: None }
+    }
 }
 
 /// Why a metadata operation failed.
@@ -50,6 +90,18 @@ pub enum MetaError {
     /// The pending upload does not exist (aborted, committed, or its bucket was deleted).
     #[error("no such pending upload")]
     NoSuchUpload,
+    /// The commit's condition does not hold (`If-None-Match: *` on an existing object, `If-Match` on another ETag).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The commit's `If-Match` names a key that has no current object.
+    #[error("no such key")]
+    NoSuchKey,
+    /// Garbage collection is deleting this content: claim it again once it is gone.
+    #[error("content is being collected")]
+    ContentBusy,
+    /// A commit without a claim names content that is no longer stored.
+    #[error("content is no longer stored")]
+    ContentGone,
     /// The email address is already registered.
     #[error("email already registered")]
     EmailTaken,
@@ -93,16 +145,18 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn buckets_of(&self, owner: UserId) -> Result<Vec<Bucket>, MetaError>;
     /// Changes a bucket's versioning state.
     async fn set_versioning(&self, name: &BucketName, versioning: Versioning) -> Result<(), MetaError>;
-    /// Deletes a bucket with no visible version (`BucketNotEmpty` otherwise), with its history and pending uploads.
+    /// Deletes a bucket with no visible version (`BucketNotEmpty` otherwise), with its history and pending uploads
+    /// (their parts' references dropped).
     async fn delete_bucket(&self, name: &BucketName) -> Result<(), MetaError>;
 
     /// Records the intent to write `key` (a pending version) before any byte is stored.
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError>;
-    /// Turns a pending version into `new`, assigning its `seq`.
+    /// Turns a pending version into `new`, assigning its `seq`; takes over `new.claim`, decides `new.condition` and
+    /// removes `new.completes`, all in one transaction.
     async fn commit_version(&self, upload: UploadId, new: NewVersion) -> Result<ObjectVersion, MetaError>;
     /// Marks a pending version aborted. Aborting twice, or an unknown upload, is not an error.
     async fn abort_version(&self, upload: UploadId) -> Result<(), MetaError>;
-    /// Appends `new` directly (delete markers, copies: nothing to upload first).
+    /// Appends `new` directly (delete markers, copies: nothing to upload first), as `commit_version` would.
     async fn append_version(
         &self,
         bucket: &BucketName,
@@ -145,17 +199,48 @@ pub trait MetaStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ObjectVersion>, MetaError>;
 
-    /// How many visible committed versions name `cid`.
+    /// How many references `cid` has: visible committed versions, live parts and open claims.
     async fn content_refs(&self, cid: &Cid) -> Result<u64, MetaError>;
-    /// Aborts pending versions begun before `before` (uploads a crash interrupted); returns how many.
+    /// Aborts pending versions begun and releases claims made before `before` (a crash interrupted them); returns
+    /// how many versions were aborted.
     async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError>;
+
+    /// Claims `cid` (`size` bytes) for a write that holds its bytes: from now until the claim is consumed or
+    /// released, the content cannot be collected. `ContentBusy` while GC is deleting it.
+    async fn claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError>;
+    /// Releases a claim no write took over; releasing twice, or an unknown claim, is not an error.
+    async fn release_claim(&self, claim: ClaimId) -> Result<(), MetaError>;
+    /// Content with no reference since before `cutoff`, not yet marked, with CIDs above `after` in byte order; at
+    /// most `limit` (what a dry run reports).
+    async fn collectable_content(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&Cid>,
+        limit: usize,
+    ) -> Result<Vec<StoredContent>, MetaError>;
+    /// Marks up to `limit` collectable content rows (no reference since before `cutoff`) as being deleted and returns
+    /// them, after any rows a previous collection marked and did not forget. Claims on marked rows are refused.
+    async fn mark_collectable(&self, cutoff: SystemTime, limit: usize) -> Result<Vec<StoredContent>, MetaError>;
+    /// Forgets marked content rows whose bytes are deleted (unmarked rows are kept).
+    async fn forget_content(&self, cids: &[Cid]) -> Result<(), MetaError>;
+    /// Takes the lease `name` for `holder` for `ttl`, or renews it if `holder` has it; `false` while another holder's
+    /// lease has not expired. Background jobs run under a lease so that one replica runs each.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError>;
+    /// Gives up the lease `name` if `holder` has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError>;
 
     /// Records a new multipart upload (`NoSuchBucket` if its bucket is gone).
     async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError>;
     /// The multipart upload with this id.
     async fn multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError>;
-    /// Stores a part (`NoSuchUpload` if the upload is gone), replacing one with the same number; returns the replaced part.
-    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError>;
+    /// Stores a part, taking over `claim` on its content (`NoSuchUpload` if the upload is gone, and the claim stays
+    /// open); a part with the same number is replaced and its reference dropped. Returns the replaced part.
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &UploadPart,
+        claim: ClaimId,
+    ) -> Result<Option<UploadPart>, MetaError>;
     /// Parts numbered above `after`, ascending, at most `limit`.
     async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError>;
     /// Uploads of `bucket` whose key starts with `prefix`, ordered by key then upload id, strictly after the
@@ -167,10 +252,9 @@ pub trait MetaStore: Send + Sync + 'static {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, MetaError>;
-    /// Removes an upload and its parts (complete or abort); returns the parts it had (`NoSuchUpload` if gone).
+    /// Removes an upload and its parts, dropping their references (abort, expiry); returns the parts it had
+    /// (`NoSuchUpload` if gone).
     async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError>;
-    /// Whether any part of a live multipart upload stores its bytes under `cid`.
-    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError>;
     /// Uploads initiated before `before` (abandoned, for expiry).
     async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError>;
 }

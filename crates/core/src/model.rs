@@ -139,6 +139,36 @@ pub struct ObjectHeaders {
     pub expires: Option<String>,
 }
 
+/// A conditional write (`PutObject`, `CompleteMultipartUpload`), decided inside the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutCondition {
+    /// `If-None-Match: *`: only if the key has no current object.
+    IfNoneMatchAny,
+    /// `If-Match: "etag"`: only if the current object has this ETag.
+    IfMatch(String),
+}
+
+/// Why a [`PutCondition`] does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// `If-Match` on a key with no current object (S3: NoSuchKey).
+    NoCurrentObject,
+    /// An object exists for `If-None-Match: *`, or has another ETag for `If-Match` (S3: PreconditionFailed).
+    Mismatch,
+}
+
+impl PutCondition {
+    /// Checks the condition against the key's newest visible version (`None`: no version, or a delete marker).
+    pub fn check(&self, current: Option<&ObjectMeta>) -> Result<(), ConditionFailure> {
+        let holds = match (self, current) {
+            (PutCondition::IfNoneMatchAny, current) => current.is_none(),
+            (PutCondition::IfMatch(_), None) => return Err(ConditionFailure::NoCurrentObject),
+            (PutCondition::IfMatch(etag), Some(meta)) => meta.etag.trim_matches('"') == etag.trim_matches('"'),
+        };
+        if holds { Ok(()) } else { Err(ConditionFailure::Mismatch) }
+    }
+}
+
 /// Where a version is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionState {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use s3ipfs_cid::{Algorithm, Profile};
-use s3ipfs_core::service::{ListParams, PutCondition, PutObject, VersionsParams};
+use s3ipfs_core::service::{ListParams, PutObject, VersionsParams};
 use s3ipfs_core::{
-    BucketName, Gateway, MemoryContent, MemoryMeta, MetaStore as _, ObjectKey, ServiceError, UserId, VersionId,
+    BucketName, Gateway, MemoryContent, MemoryMeta, MetaStore as _, ObjectKey, PutCondition, ServiceError, UserId,
+    VersionId,
 };
 
 struct World {

@@ -2,6 +2,7 @@
 //! same conformance suite.
 
 mod sqlite;
+mod sqlite_content;
 mod sqlite_multipart;
 mod sqlite_rows;
 

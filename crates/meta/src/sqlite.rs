@@ -4,16 +4,18 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use s3ipfs_cid::Cid;
 use s3ipfs_core::{
-    AccessKey, Bucket, BucketName, MetaError, MetaStore, MultipartUpload, NewVersion, ObjectKey, ObjectVersion,
-    UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
+    AccessKey, Bucket, BucketName, ClaimId, ConditionFailure, MetaError, MetaStore, MultipartUpload, NewVersion,
+    ObjectKey, ObjectVersion, StoredContent, UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
 };
 
+use crate::sqlite_content::{add_ref_to_stored, drop_ref, release_stale_claims, take_claim};
+use crate::sqlite_multipart::remove_upload;
 use crate::sqlite_rows::{
     ABORTED, DELETE_MARKER, PENDING, VERSION_COLUMNS, from_millis, millis, store_committed, version_from_row,
 };
@@ -124,8 +126,32 @@ fn select_versions(
     rows.collect()
 }
 
-/// Writes `new` into the pending row `id`, inside `tx`: retires the null version if asked, assigns the next seq,
-/// moves content references.
+/// The smallest string above every string that starts with `prefix` (`None` when there is none): keys with the
+/// prefix are exactly those in `prefix..end`, a range the `(bucket, key)` indexes answer, whatever bytes keys hold.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => 0xE000,
+            n => n,
+        };
+        if let Some(next) = char::from_u32(next) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The newest visible version of a key, inside a transaction.
+fn latest_in(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
+    let sql = format!("bucket = ?1 AND key = ?2 AND {VISIBLE} ORDER BY seq DESC LIMIT 1");
+    select_versions(tx, &sql, &[&bucket, &key]).map(|mut v| v.pop()).map_err(backend)
+}
+
+/// Writes `new` into the pending row `id`, inside `tx`: decides its condition, takes over its claim (or adds a
+/// reference to stored content), removes the upload it completes, retires the null version if asked and assigns the
+/// next seq. Any error rolls the whole transaction back.
 fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Result<ObjectVersion, MetaError> {
     let (bucket, key): (String, String) = tx
         .query_row("SELECT bucket, key FROM object_versions WHERE id = ?1 AND state = ?2", params![id, PENDING], |r| {
@@ -136,6 +162,16 @@ fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Resu
         .ok_or(MetaError::NoSuchUpload)?;
     if !matches!(new.state, VersionState::Committed(_) | VersionState::DeleteMarker) {
         return Err(MetaError::Invalid("only objects and delete markers can be committed"));
+    }
+    if let Some(condition) = &new.condition {
+        let latest = latest_in(tx, &bucket, &key)?;
+        condition.check(latest.as_ref().and_then(ObjectVersion::meta)).map_err(|failure| match failure {
+            ConditionFailure::NoCurrentObject => MetaError::NoSuchKey,
+            ConditionFailure::Mismatch => MetaError::PreconditionFailed,
+        })?;
+    }
+    if let Some(upload) = &new.completes {
+        remove_upload(tx, upload)?;
     }
     if new.replace_null {
         let nulls: Vec<i64> = tx
@@ -161,13 +197,10 @@ fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Resu
         VersionState::Committed(meta) => {
             store_committed(tx, id, seq, version_id, now, meta).map_err(backend)?;
             if let Some(cid) = meta.cid {
-                let size = i64::try_from(meta.size).map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO content (cid, size, refcount) VALUES (?1, ?2, 1) \
-                     ON CONFLICT (cid) DO UPDATE SET refcount = refcount + 1",
-                    params![cid.to_bytes(), size],
-                )
-                .map_err(backend)?;
+                match new.claim {
+                    Some(claim) => take_claim(tx, claim, &cid.to_bytes())?,
+                    None => add_ref_to_stored(tx, &cid.to_bytes(), meta.size)?,
+                }
             }
         }
         _ => {
@@ -187,11 +220,10 @@ fn retire_row(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), MetaError> 
     let cid: Option<Vec<u8>> = tx
         .query_row("UPDATE object_versions SET retired = 1 WHERE id = ?1 RETURNING cid", params![id], |r| r.get(0))
         .map_err(backend)?;
-    if let Some(cid) = cid {
-        tx.execute("UPDATE content SET refcount = MAX(refcount - 1, 0) WHERE cid = ?1", params![cid])
-            .map_err(backend)?;
+    match cid {
+        Some(cid) => drop_ref(tx, &cid),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn insert_pending(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<i64, MetaError> {
@@ -348,6 +380,13 @@ impl MetaStore for SqliteMeta {
             if nonempty {
                 return Err(MetaError::BucketNotEmpty);
             }
+            let uploads: Vec<String> = tx
+                .prepare("SELECT id FROM multipart_uploads WHERE bucket = ?1")
+                .and_then(|mut s| s.query_map(params![name.as_str()], |r| r.get(0))?.collect())
+                .map_err(backend)?;
+            for upload in uploads {
+                remove_upload(&tx, &upload)?;
+            }
             if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name.as_str()]).map_err(backend)? == 0 {
                 return Err(MetaError::NoSuchBucket);
             }
@@ -471,15 +510,16 @@ impl MetaStore for SqliteMeta {
         limit: usize,
     ) -> Result<Vec<ObjectVersion>, MetaError> {
         let (bucket, prefix, after) = (bucket.clone(), prefix.to_owned(), after.map(str::to_owned));
+        let end = prefix_end(&prefix);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(move |conn| {
             let sql = format!(
-                "bucket = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2 AND (?3 IS NULL OR key > ?3) \
+                "bucket = ?1 AND key >= ?2 AND (?5 IS NULL OR key < ?5) AND (?3 IS NULL OR key > ?3) \
                  AND state = 1 AND retired = 0 AND seq = (SELECT MAX(w.seq) FROM object_versions w \
                      WHERE w.bucket = v.bucket AND w.key = v.key AND w.{VISIBLE}) \
                  ORDER BY key LIMIT ?4"
             );
-            select_versions(conn, &sql, &[&bucket.as_str(), &prefix, &after, &limit]).map_err(backend)
+            select_versions(conn, &sql, &[&bucket.as_str(), &prefix, &after, &limit, &end]).map_err(backend)
         })
         .await
     }
@@ -497,12 +537,14 @@ impl MetaStore for SqliteMeta {
             None => (None, 0),
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let end = prefix_end(&prefix);
         self.with(move |conn| {
             let sql = format!(
-                "bucket = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2 AND {VISIBLE} \
+                "bucket = ?1 AND key >= ?2 AND (?6 IS NULL OR key < ?6) AND {VISIBLE} \
                  AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND seq < ?4)) ORDER BY key, seq DESC LIMIT ?5"
             );
-            select_versions(conn, &sql, &[&bucket.as_str(), &prefix, &after_key, &after_seq, &limit]).map_err(backend)
+            let params: [&dyn rusqlite::ToSql; 6] = [&bucket.as_str(), &prefix, &after_key, &after_seq, &limit, &end];
+            select_versions(conn, &sql, &params).map_err(backend)
         })
         .await
     }
@@ -521,15 +563,51 @@ impl MetaStore for SqliteMeta {
 
     async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError> {
         self.with(move |conn| {
-            let n = conn
+            let tx = immediate(conn)?;
+            let n = tx
                 .execute(
                     "UPDATE object_versions SET state = ?1 WHERE state = ?2 AND modified_at < ?3",
                     params![ABORTED, PENDING, millis(before)],
                 )
                 .map_err(backend)?;
+            release_stale_claims(&tx, before)?;
+            tx.commit().map_err(backend)?;
             Ok(n as u64)
         })
         .await
+    }
+
+    async fn claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
+        self.sql_claim_content(cid, size).await
+    }
+
+    async fn release_claim(&self, claim: ClaimId) -> Result<(), MetaError> {
+        self.sql_release_claim(claim).await
+    }
+
+    async fn collectable_content(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&Cid>,
+        limit: usize,
+    ) -> Result<Vec<StoredContent>, MetaError> {
+        self.sql_collectable_content(cutoff, after, limit).await
+    }
+
+    async fn mark_collectable(&self, cutoff: SystemTime, limit: usize) -> Result<Vec<StoredContent>, MetaError> {
+        self.sql_mark_collectable(cutoff, limit).await
+    }
+
+    async fn forget_content(&self, cids: &[Cid]) -> Result<(), MetaError> {
+        self.sql_forget_content(cids).await
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError> {
+        self.sql_acquire_lease(name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError> {
+        self.sql_release_lease(name, holder).await
     }
 
     async fn create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
@@ -540,8 +618,13 @@ impl MetaStore for SqliteMeta {
         self.sql_multipart(id).await
     }
 
-    async fn put_part(&self, upload_id: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError> {
-        self.sql_put_part(upload_id, part).await
+    async fn put_part(
+        &self,
+        upload_id: &str,
+        part: &UploadPart,
+        claim: ClaimId,
+    ) -> Result<Option<UploadPart>, MetaError> {
+        self.sql_put_part(upload_id, part, claim).await
     }
 
     async fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<UploadPart>, MetaError> {
@@ -562,15 +645,6 @@ impl MetaStore for SqliteMeta {
         self.sql_remove_multipart(id).await
     }
 
-    async fn part_uses(&self, cid: &Cid) -> Result<bool, MetaError> {
-        let cid = cid.to_bytes();
-        self.with(move |conn| {
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM multipart_parts WHERE cid = ?1)", params![cid], |r| r.get(0))
-                .map_err(backend)
-        })
-        .await
-    }
-
     async fn stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {
         self.sql_stale_multiparts(before).await
     }
@@ -580,9 +654,12 @@ impl MetaStore for SqliteMeta {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_embedded_store_passes_the_conformance_suite() {
-        s3ipfs_core::conformance::run_all(|| async { SqliteMeta::open_in_memory().expect("in-memory database") }).await;
+    mod conformance {
+        async fn fresh() -> crate::SqliteMeta {
+            crate::SqliteMeta::open_in_memory().expect("in-memory database")
+        }
+
+        s3ipfs_core::meta_conformance_tests!(fresh);
     }
 
     #[tokio::test]
@@ -603,11 +680,7 @@ mod tests {
             store.create_bucket(&b).await.expect("bucket");
             let up = store.begin_version(&bucket, &key).await.expect("begin");
             let meta = s3ipfs_core::ObjectMeta { size: 3, etag: "\"e\"".into(), ..Default::default() };
-            let new = NewVersion {
-                version_id: VersionId::generate(),
-                state: VersionState::Committed(Box::new(meta)),
-                replace_null: false,
-            };
+            let new = NewVersion::new(VersionId::generate(), VersionState::Committed(Box::new(meta)), false);
             store.commit_version(up, new).await.expect("commit");
             store.begin_version(&bucket, &key).await.expect("an upload a crash interrupts");
         }

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use s3ipfs_cid::{ChecksumType, Cid, DagLink, varint};
-use s3ipfs_core::{BucketName, MetaError, MultipartUpload, ObjectKey, UploadChecksum, UploadPart};
+use s3ipfs_core::{BucketName, ClaimId, MetaError, MultipartUpload, ObjectKey, UploadChecksum, UploadPart};
 
-use crate::sqlite::{SqliteMeta, backend, immediate};
+use crate::sqlite::{SqliteMeta, backend, immediate, prefix_end};
+use crate::sqlite_content::{drop_ref, take_claim};
 use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, header_params, headers_at, millis};
 
 const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
@@ -102,6 +103,19 @@ fn upload_exists(conn: &rusqlite::Connection, id: &str) -> Result<bool, MetaErro
         .map_err(backend)
 }
 
+/// Removes upload `id` and its parts inside `tx`, dropping the parts' references; returns the parts.
+pub(crate) fn remove_upload(tx: &Transaction<'_>, id: &str) -> Result<Vec<UploadPart>, MetaError> {
+    if !upload_exists(tx, id)? {
+        return Err(MetaError::NoSuchUpload);
+    }
+    let parts = select_parts(tx, id, 0, i64::MAX).map_err(backend)?;
+    for part in &parts {
+        drop_ref(tx, &part.cid.to_bytes())?;
+    }
+    tx.execute("DELETE FROM multipart_uploads WHERE id = ?1", params![id]).map_err(backend)?;
+    Ok(parts)
+}
+
 impl SqliteMeta {
     pub(crate) async fn sql_create_multipart(&self, upload: &MultipartUpload) -> Result<(), MetaError> {
         let upload = upload.clone();
@@ -160,6 +174,7 @@ impl SqliteMeta {
         &self,
         upload_id: &str,
         part: &UploadPart,
+        claim: ClaimId,
     ) -> Result<Option<UploadPart>, MetaError> {
         let (upload_id, part) = (upload_id.to_owned(), part.clone());
         self.with(move |conn| {
@@ -167,6 +182,7 @@ impl SqliteMeta {
             if !upload_exists(&tx, &upload_id)? {
                 return Err(MetaError::NoSuchUpload);
             }
+            take_claim(&tx, claim, &part.cid.to_bytes())?;
             let previous = select_parts(&tx, &upload_id, part.number.saturating_sub(1), 1)
                 .map_err(backend)?
                 .into_iter()
@@ -193,6 +209,9 @@ impl SqliteMeta {
                 ],
             )
             .map_err(backend)?;
+            if let Some(replaced) = &previous {
+                drop_ref(&tx, &replaced.cid.to_bytes())?;
+            }
             tx.commit().map_err(backend)?;
             Ok(previous)
         })
@@ -226,14 +245,16 @@ impl SqliteMeta {
         let (bucket, prefix) = (bucket.clone(), prefix.to_owned());
         let (after_key, after_id) = after.map_or((None, String::new()), |(k, id)| (Some(k.to_owned()), id.to_owned()));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let end = prefix_end(&prefix);
         self.with(move |conn| {
             let sql = format!(
                 "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2 \
-                 AND substr(key, 1, length(?2)) = ?2 AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND id > ?4)) \
+                 AND (?6 IS NULL OR key < ?6) AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND id > ?4)) \
                  ORDER BY key, id LIMIT ?5"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-            let rows = stmt.query_map(params![bucket.as_str(), prefix, after_key, after_id, limit], upload_from_row);
+            let params = params![bucket.as_str(), prefix, after_key, after_id, limit, end];
+            let rows = stmt.query_map(params, upload_from_row);
             rows.map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
         })
         .await
@@ -243,11 +264,7 @@ impl SqliteMeta {
         let id = id.to_owned();
         self.with(move |conn| {
             let tx = immediate(conn)?;
-            if !upload_exists(&tx, &id)? {
-                return Err(MetaError::NoSuchUpload);
-            }
-            let parts = select_parts(&tx, &id, 0, i64::MAX).map_err(backend)?;
-            tx.execute("DELETE FROM multipart_uploads WHERE id = ?1", params![id]).map_err(backend)?;
+            let parts = remove_upload(&tx, &id)?;
             tx.commit().map_err(backend)?;
             Ok(parts)
         })

@@ -27,13 +27,13 @@ impl Expected {
     /// Reads the claims of a PutObject request; unsupported algorithms (SHA-512, XXHASH) are refused.
     pub fn from_put(input: &PutObjectInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> S3Result<Self> {
         refuse_unsupported(unsupported_checksum!(input))?;
-        Ok(Self::new(checksum_fields!(input), &input.content_md5, headers, trailer))
+        Self::new(checksum_fields!(input), &input.content_md5, headers, trailer)
     }
 
     /// Reads the claims of an UploadPart request; unsupported algorithms are refused.
     pub fn from_part(input: &UploadPartInput, headers: &HeaderMap, trailer: Option<TrailingHeaders>) -> S3Result<Self> {
         refuse_unsupported(unsupported_checksum!(input))?;
-        Ok(Self::new(checksum_fields!(input), &input.content_md5, headers, trailer))
+        Self::new(checksum_fields!(input), &input.content_md5, headers, trailer)
     }
 
     fn new(
@@ -41,7 +41,13 @@ impl Expected {
         content_md5: &Option<String>,
         headers: &HeaderMap,
         trailer: Option<TrailingHeaders>,
-    ) -> Self {
+    ) -> S3Result<Self> {
+        refuse_empty_digests(headers)?;
+        if let Some(md5) = content_md5
+            && !Checksums::is_well_formed(Algorithm::Md5, md5)
+        {
+            return Err(invalid_digest());
+        }
         let values = claims
             .into_iter()
             .chain([(Algorithm::Md5, content_md5)])
@@ -54,7 +60,7 @@ impl Expected {
             .filter(|(_, name)| declared.split(',').any(|d| d.trim() == *name))
             .map(|(a, _)| *a)
             .collect();
-        Expected { values, trailer, trailer_algorithms }
+        Ok(Expected { values, trailer, trailer_algorithms })
     }
 
     /// The algorithm of the one checksum the client sends (as a header value or in the trailer), or else of
@@ -110,6 +116,23 @@ impl Expected {
             }
         }
         Ok(())
+    }
+}
+
+/// S3's answer to a Content-MD5 that is not the base64 of 16 bytes.
+fn invalid_digest() -> s3s::S3Error {
+    s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")
+}
+
+/// Refuses digest headers sent empty, which s3s reads as absent: S3 answers them as malformed values.
+fn refuse_empty_digests(headers: &HeaderMap) -> S3Result<()> {
+    let empty = |name: &str| headers.get_all(name).iter().any(|v| v.as_bytes().trim_ascii().is_empty());
+    if empty("content-md5") {
+        return Err(invalid_digest());
+    }
+    match HEADERS.iter().find(|(_, name)| empty(name)) {
+        Some((_, name)) => Err(invalid_header(name)),
+        None => Ok(()),
     }
 }
 

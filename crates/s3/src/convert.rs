@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use s3ipfs_core::{BucketName, ObjectHeaders, ObjectKey, ObjectMeta, VersionId};
-use s3s::dto::{ETag, Metadata, Timestamp};
-use s3s::{S3Result, s3_error};
+use s3ipfs_core::{BucketName, ObjectHeaders, ObjectKey, ObjectMeta, PutCondition, VersionId};
+use s3s::dto::{ETag, ETagCondition, Metadata, Timestamp};
+use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
 use crate::error::name_error;
 
@@ -42,9 +42,38 @@ pub fn content_encoding(value: Option<String>) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
-/// User metadata as stored: names lowercased.
-pub fn user_meta(metadata: Option<Metadata>) -> BTreeMap<String, String> {
-    metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
+/// S3's limit on user metadata: the UTF-8 bytes of every name (without `x-amz-meta-`) and value together.
+pub const MAX_USER_META: usize = 2048;
+
+/// User metadata as stored, names lowercased; `MetadataTooLarge` over [`MAX_USER_META`] bytes, as S3 answers.
+pub fn user_meta(metadata: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let metadata = metadata.unwrap_or_default();
+    let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_META {
+        return Err(s3_error!(MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size"));
+    }
+    Ok(metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+}
+
+/// The condition of a conditional write (PutObject, CompleteMultipartUpload) under AWS's rules: `If-None-Match`
+/// only with `*`, `If-Match` only with an ETag, not both; anything else is 501 NotImplemented, as AWS answers.
+pub fn write_condition(
+    if_none_match: Option<&ETagCondition>,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<Option<PutCondition>> {
+    let not_implemented = |message: &str| S3Error::with_message(S3ErrorCode::NotImplemented, message.to_owned());
+    match (if_none_match, if_match) {
+        (Some(_), Some(_)) => Err(not_implemented("Multiple conditional request headers present in the request")),
+        (Some(cond), None) if cond.is_any() => Ok(Some(PutCondition::IfNoneMatchAny)),
+        (Some(_), None) => {
+            Err(not_implemented("We don't accept the provided value of If-None-Match header for this API"))
+        }
+        (None, Some(cond)) => match cond.as_etag() {
+            Some(etag) => Ok(Some(PutCondition::IfMatch(etag.value().to_owned()))),
+            None => Err(not_implemented("We don't accept the provided value of If-Match header for this API")),
+        },
+        (None, None) => Ok(None),
+    }
 }
 
 /// Metadata returned on GET/HEAD: the user's pairs plus `cid` (what Filebase returns as `x-amz-meta-cid`).

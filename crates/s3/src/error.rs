@@ -37,6 +37,10 @@ pub fn service_error(err: ServiceError) -> S3Error {
         ServiceError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
+        ServiceError::ConditionalRequestConflict => s3_error!(
+            ConditionalRequestConflict,
+            "The conditional request cannot succeed due to a conflicting operation against this resource."
+        ),
         ServiceError::BadDigest(algorithm) => S3Error::with_message(
             S3ErrorCode::BadDigest,
             format!("The {algorithm} you specified did not match the calculated checksum."),
@@ -57,7 +61,17 @@ pub fn meta_error(err: MetaError) -> S3Error {
         MetaError::BucketNotEmpty => s3_error!(BucketNotEmpty),
         MetaError::BucketExists { .. } => s3_error!(BucketAlreadyExists),
         MetaError::NoSuchUpload => s3_error!(NoSuchUpload),
-        err @ (MetaError::EmailTaken | MetaError::KeyExists | MetaError::Invalid(_) | MetaError::Backend { .. }) => {
+        MetaError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        MetaError::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        // A writer waited for garbage collection to let go of its content and gave up: the client retries.
+        MetaError::ContentBusy => s3_error!(SlowDown, "Please reduce your request rate."),
+        err @ (MetaError::EmailTaken
+        | MetaError::KeyExists
+        | MetaError::ContentGone
+        | MetaError::Invalid(_)
+        | MetaError::Backend { .. }) => {
             tracing::error!(error = %err, "metadata store failure");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }

@@ -119,9 +119,10 @@ impl S3Api {
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
         let checksum = upload_checksum(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let headers = convert::stored_headers!(input);
+        let user_meta = convert::user_meta(input.metadata)?;
         let upload = self
             .gateway
-            .create_multipart(user, &bucket, &key, headers, convert::user_meta(input.metadata), checksum)
+            .create_multipart(user, &bucket, &key, headers, user_meta, checksum)
             .await
             .map_err(service_error)?;
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
@@ -210,6 +211,7 @@ impl S3Api {
         let mut input = req.input;
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
         let claims = complete_claims(&input)?;
+        let condition = convert::write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let listed = input.multipart_upload.take().and_then(|m| m.parts).unwrap_or_default();
         if listed.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided did not list any part"));
@@ -227,7 +229,7 @@ impl S3Api {
         }
         let completed = self
             .gateway
-            .complete_multipart(user, &bucket, &key, &input.upload_id, &parts, &claims)
+            .complete_multipart(user, &bucket, &key, &input.upload_id, &parts, &claims, condition)
             .await
             .map_err(service_error)?;
         let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;

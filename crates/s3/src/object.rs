@@ -4,8 +4,7 @@ use std::time::SystemTime;
 
 use futures::StreamExt as _;
 use http::{HeaderMap, HeaderValue};
-use s3ipfs_core::service::Located;
-use s3ipfs_core::service::{PutCondition, PutObject};
+use s3ipfs_core::service::{Located, PutObject};
 use s3ipfs_core::{ObjectMeta, ObjectVersion, ServiceError, UserId};
 use s3s::dto::{
     ChecksumMode, CopyObjectInput, CopyObjectOutput, CopyObjectResult, CopySource, DeleteObjectInput,
@@ -165,15 +164,10 @@ impl S3Api {
         let sdk_algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str());
         expected.claimed(sdk_algorithm)?;
         let checksums = expected.algorithms(sdk_algorithm)?;
-        let condition = match (&input.if_none_match, &input.if_match) {
-            (Some(cond), _) if cond.is_any() => Some(PutCondition::IfNoneMatchAny),
-            (Some(_), _) => return Err(s3_error!(NotImplemented, "If-None-Match accepts only *")),
-            (None, Some(cond)) => cond.as_etag().map(|e| PutCondition::IfMatch(e.value().to_owned())),
-            (None, None) => None,
-        };
+        let condition = convert::write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
         let request = PutObject {
             headers: convert::stored_headers!(input),
-            user_meta: convert::user_meta(input.metadata),
+            user_meta: convert::user_meta(input.metadata)?,
             checksums,
             condition,
         };
@@ -357,10 +351,10 @@ impl S3Api {
                  object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let replacement = replace.then(|| {
-            let headers = convert::stored_headers!(input);
-            (headers, convert::user_meta(input.metadata))
-        });
+        let replacement = match replace {
+            true => Some((convert::stored_headers!(input), convert::user_meta(input.metadata)?)),
+            false => None,
+        };
         let copy = self
             .gateway
             .copy_object(user, &source.version, &dst_bucket, &dst_key, replacement)

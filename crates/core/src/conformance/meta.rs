@@ -1,15 +1,16 @@
 //! The `MetaStore` conformance suite: `pub async fn` test bodies, each on a fresh store.
 //!
-//! Adapters call [`run_all`] (or each function) from their own tests, so memory, SQLite and PostgreSQL are held to
-//! exactly the same observable behaviour.
+//! Adapters generate one test per case with [`meta_conformance_tests!`](crate::meta_conformance_tests), so memory,
+//! SQLite and PostgreSQL are held to exactly the same observable behaviour and a failure names its case.
 
 use std::time::{Duration, SystemTime};
 
 use s3ipfs_cid::{Cid, cid::RAW};
 
-use crate::meta::{MetaError, MetaStore, NewVersion};
+use crate::meta::{MetaError, MetaStore, NewVersion, StoredContent};
 use crate::model::{
-    AccessKey, Bucket, MultipartUpload, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, VersionState, Versioning,
+    AccessKey, Bucket, MultipartUpload, ObjectMeta, ObjectVersion, PutCondition, UploadChecksum, UploadPart,
+    VersionState, Versioning,
 };
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
@@ -38,7 +39,11 @@ fn object(seed: u8) -> VersionState {
 }
 
 fn put(id: VersionId, seed: u8, replace_null: bool) -> NewVersion {
-    NewVersion { version_id: id, state: object(seed), replace_null }
+    NewVersion::new(id, object(seed), replace_null)
+}
+
+fn marker(id: VersionId, replace_null: bool) -> NewVersion {
+    NewVersion::new(id, VersionState::DeleteMarker, replace_null)
 }
 
 fn null_put(seed: u8) -> NewVersion {
@@ -60,9 +65,41 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) -
     name
 }
 
+/// Claims the content `new` names, as an upload does once its bytes are in hand.
+async fn with_claim(store: &dyn MetaStore, mut new: NewVersion) -> NewVersion {
+    if let VersionState::Committed(meta) = &new.state
+        && let Some(cid) = meta.cid
+    {
+        new.claim = Some(store.claim_content(&cid, meta.size).await.expect("claim"));
+    }
+    new
+}
+
+/// Uploads `new` as the next version of `k`: begin, claim the content, commit.
 async fn commit(store: &dyn MetaStore, bucket: &BucketName, k: &str, new: NewVersion) -> ObjectVersion {
     let upload = store.begin_version(bucket, &key(k)).await.expect("begin");
+    let new = with_claim(store, new).await;
     store.commit_version(upload, new).await.expect("commit")
+}
+
+/// A part of `upload` stored with a claim on its content.
+async fn store_part(store: &dyn MetaStore, upload: &str, part: &UploadPart) -> Result<Option<UploadPart>, MetaError> {
+    let claim = store.claim_content(&part.cid, part.size).await.expect("claim");
+    let stored = store.put_part(upload, part, claim).await;
+    if stored.is_err() {
+        store.release_claim(claim).await.expect("release");
+    }
+    stored
+}
+
+/// A time safely after every `zero_since` recorded so far (stores may keep only milliseconds).
+fn later() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(1)
+}
+
+async fn collectable(store: &dyn MetaStore) -> Vec<Cid> {
+    let found = store.collectable_content(later(), None, 100).await.expect("collectable");
+    found.into_iter().map(|c| c.cid).collect()
 }
 
 /// Users are unique by email; access keys by id, and they resolve to their user.
@@ -160,8 +197,7 @@ pub async fn versioned_chains_keep_every_version(store: &dyn MetaStore) {
     assert_eq!(first.meta().map(|m| m.size), Some(1));
 
     let marker_id = VersionId::generate();
-    let marker = NewVersion { version_id: marker_id.clone(), state: VersionState::DeleteMarker, replace_null: false };
-    let marker = store.append_version(&b, &key("k"), marker).await.expect("marker");
+    let marker = store.append_version(&b, &key("k"), marker(marker_id.clone(), false)).await.expect("marker");
     assert!(marker.is_delete_marker());
     let latest = store.latest_version(&b, &key("k")).await.expect("latest").expect("marker is latest");
     assert!(latest.is_delete_marker());
@@ -189,8 +225,7 @@ pub async fn suspended_writes_replace_only_the_null_version(store: &dyn MetaStor
     let versions = store.list_versions(&b, "", None, 10).await.expect("list");
     assert_eq!(seeds(&versions), [Some(3), Some(1)]);
     assert_eq!(versions[1].version_id, kept);
-    let marker = NewVersion { version_id: VersionId::null(), state: VersionState::DeleteMarker, replace_null: true };
-    store.append_version(&b, &key("k"), marker).await.expect("null marker");
+    store.append_version(&b, &key("k"), marker(VersionId::null(), true)).await.expect("null marker");
     let versions = store.list_versions(&b, "", None, 10).await.expect("list");
     assert_eq!(seeds(&versions), [None, Some(1)], "the null marker replaced the null object");
 }
@@ -202,8 +237,7 @@ pub async fn only_empty_buckets_can_be_deleted(store: &dyn MetaStore) {
     commit(store, &b, "k", put(id.clone(), 1, false)).await;
     assert_eq!(store.delete_bucket(&b).await, Err(MetaError::BucketNotEmpty));
     let marker_id = VersionId::generate();
-    let marker = NewVersion { version_id: marker_id.clone(), state: VersionState::DeleteMarker, replace_null: false };
-    store.append_version(&b, &key("k"), marker).await.expect("marker");
+    store.append_version(&b, &key("k"), marker(marker_id.clone(), false)).await.expect("marker");
     store.retire_version(&b, &key("k"), &id).await.expect("retire");
     assert_eq!(store.delete_bucket(&b).await, Err(MetaError::BucketNotEmpty), "a delete marker still counts");
     store.retire_version(&b, &key("k"), &marker_id).await.expect("retire marker");
@@ -266,10 +300,11 @@ pub async fn concurrent_commits_are_totally_ordered(store: &dyn MetaStore) {
     for _ in 0..16 {
         uploads.push(store.begin_version(&b, &key("hot")).await.expect("begin"));
     }
-    let commits = uploads
-        .iter()
-        .enumerate()
-        .map(|(i, up)| store.commit_version(*up, put(VersionId::generate(), i as u8 + 1, false)));
+    let mut news = Vec::new();
+    for i in 0..uploads.len() {
+        news.push(with_claim(store, put(VersionId::generate(), i as u8 + 1, false)).await);
+    }
+    let commits = uploads.iter().zip(news).map(|(up, new)| store.commit_version(*up, new));
     let versions: Vec<ObjectVersion> =
         futures::future::join_all(commits).await.into_iter().map(|r| r.expect("commit")).collect();
     let mut seqs: Vec<u64> = versions.iter().map(|v| v.seq).collect();
@@ -328,9 +363,10 @@ pub async fn multipart_uploads_keep_parts_until_removed(store: &dyn MetaStore) {
     assert_eq!(store.multipart("nope").await.expect("get"), None);
 
     for (n, seed) in [(3, 3), (1, 1), (2, 2)] {
-        assert_eq!(store.put_part("u1", &part(n, seed)).await.expect("part"), None);
+        assert_eq!(store_part(store, "u1", &part(n, seed)).await.expect("part"), None);
     }
-    let replaced = store.put_part("u1", &part(2, 9)).await.expect("replace").expect("old part returned");
+    assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 1, "a part holds its content");
+    let replaced = store_part(store, "u1", &part(2, 9)).await.expect("replace").expect("old part returned");
     assert_eq!(replaced.cid, cid(2));
     let parts = store.parts("u1", 0, 100).await.expect("parts");
     assert_eq!(
@@ -339,35 +375,223 @@ pub async fn multipart_uploads_keep_parts_until_removed(store: &dyn MetaStore) {
     );
     assert_eq!(parts[0], part(1, 1).with_time(parts[0].modified_at));
     assert_eq!(store.parts("u1", 1, 1).await.expect("page").iter().map(|p| p.number).collect::<Vec<_>>(), [2]);
-    assert_eq!(store.put_part("nope", &part(1, 1)).await, Err(MetaError::NoSuchUpload));
+    assert_eq!(store_part(store, "nope", &part(1, 1)).await, Err(MetaError::NoSuchUpload));
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 1, "a refused part's claim was released");
 
     let ids = |list: Vec<MultipartUpload>| list.into_iter().map(|u| u.id).collect::<Vec<_>>();
     assert_eq!(ids(store.multiparts(&b, "", None, 10).await.expect("list")), ["u3", "u1", "u2"]);
     assert_eq!(ids(store.multiparts(&b, "b", Some(("b", "u1")), 10).await.expect("list")), ["u2"]);
     assert_eq!(ids(store.stale_multiparts(SystemTime::now() - Duration::from_secs(60)).await.expect("stale")), ["u1"]);
 
-    assert!(store.part_uses(&cid(9)).await.expect("uses"), "the replacing part's content is in use");
-    assert!(!store.part_uses(&cid(2)).await.expect("uses"), "the replaced part's content is not");
+    assert_eq!(store.content_refs(&cid(9)).await.expect("refs"), 1, "the replacing part's content is held");
+    assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 0, "the replaced part's content is not");
     let removed = store.remove_multipart("u1").await.expect("remove");
     assert_eq!(removed.len(), 3);
     assert_eq!(store.remove_multipart("u1").await, Err(MetaError::NoSuchUpload));
     assert_eq!(store.parts("u1", 0, 10).await, Err(MetaError::NoSuchUpload));
-    assert!(!store.part_uses(&cid(9)).await.expect("uses"), "removed uploads use no content");
+    assert_eq!(store.content_refs(&cid(9)).await.expect("refs"), 0, "removed uploads hold no content");
+    store_part(store, "u2", &part(1, 5)).await.expect("part");
     store.delete_bucket(&b).await.expect("uploads do not keep a bucket alive, as in S3");
     assert_eq!(store.multipart("u2").await.expect("get"), None, "deleting the bucket drops its uploads");
+    assert_eq!(store.content_refs(&cid(5)).await.expect("refs"), 0, "and their parts' references");
 }
 
-/// Runs every test body, each on a fresh store from `fresh`.
-pub async fn run_all<S: MetaStore, F: Future<Output = S>>(mut fresh: impl FnMut() -> F) {
-    users_and_access_keys(&fresh().await).await;
-    buckets_are_global_names_listed_per_owner(&fresh().await).await;
-    pending_versions_are_never_visible(&fresh().await).await;
-    unversioned_writes_replace_the_null_version(&fresh().await).await;
-    versioned_chains_keep_every_version(&fresh().await).await;
-    suspended_writes_replace_only_the_null_version(&fresh().await).await;
-    only_empty_buckets_can_be_deleted(&fresh().await).await;
-    content_references_are_counted_across_buckets(&fresh().await).await;
-    listings_paginate_in_key_order(&fresh().await).await;
-    concurrent_commits_are_totally_ordered(&fresh().await).await;
-    multipart_uploads_keep_parts_until_removed(&fresh().await).await;
+/// A claim holds content until a commit takes it over or it is released; references count every holder.
+pub async fn claims_hold_content_until_taken_over_or_released(store: &dyn MetaStore) {
+    let b = new_bucket(store, "claims", Versioning::Enabled).await;
+    let first = store.claim_content(&cid(1), 1).await.expect("claim");
+    let second = store.claim_content(&cid(1), 1).await.expect("a second writer of the same bytes");
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 2);
+    store.release_claim(second).await.expect("release");
+    store.release_claim(second).await.expect("releasing twice is fine");
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 1);
+
+    let upload = store.begin_version(&b, &key("k")).await.expect("begin");
+    let mut new = put(VersionId::generate(), 1, false);
+    new.claim = Some(first);
+    store.commit_version(upload, new).await.expect("commit takes the claim over");
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 1, "one reference: the version's");
+    store.release_claim(first).await.expect("a taken-over claim is gone");
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 1);
+
+    let other = store.claim_content(&cid(2), 2).await.expect("claim");
+    let upload = store.begin_version(&b, &key("k")).await.expect("begin");
+    let mut wrong = put(VersionId::generate(), 1, false);
+    wrong.claim = Some(other);
+    assert!(matches!(store.commit_version(upload, wrong).await, Err(MetaError::Invalid(_))), "a claim on other bytes");
+    assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 1, "the refused commit left the claim open");
+
+    let _crashed = store.claim_content(&cid(3), 3).await.expect("claim");
+    store.abort_stale(later()).await.expect("sweep");
+    assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 0, "a crash's claims are released");
+    assert_eq!(store.content_refs(&cid(3)).await.expect("refs"), 0);
+}
+
+/// Only content unreferenced since before the cutoff is collectable; marking it refuses claims until it is forgotten.
+pub async fn collection_takes_only_content_unreferenced_past_the_cutoff(store: &dyn MetaStore) {
+    let b = new_bucket(store, "collect", Versioning::Unversioned).await;
+    commit(store, &b, "kept", null_put(1)).await;
+    commit(store, &b, "replaced", null_put(2)).await;
+    commit(store, &b, "replaced", null_put(3)).await;
+    let pending = store.claim_content(&cid(4), 4).await.expect("a write in progress");
+    store.create_multipart(&upload("up", &b, "m", SystemTime::now())).await.expect("upload");
+    store_part(store, "up", &part(1, 5)).await.expect("part");
+    assert_eq!(collectable(store).await, [cid(2)], "only the replaced version's content");
+    let early = SystemTime::now() - Duration::from_secs(3600);
+    assert!(store.collectable_content(early, None, 100).await.expect("list").is_empty(), "within the grace period");
+    assert!(store.mark_collectable(early, 100).await.expect("mark").is_empty());
+
+    store.release_claim(pending).await.expect("release");
+    store.retire_version(&b, &key("kept"), &VersionId::null()).await.expect("delete");
+    let mut gone = collectable(store).await;
+    gone.sort_by_key(Cid::to_bytes);
+    let mut expected = [cid(1), cid(2), cid(4)];
+    expected.sort_by_key(Cid::to_bytes);
+    assert_eq!(gone, expected);
+    let page = store.collectable_content(later(), Some(&gone[0]), 1).await.expect("page");
+    assert_eq!(page.len(), 1, "pages follow CID byte order");
+
+    let marked = store.mark_collectable(later(), 2).await.expect("mark");
+    assert_eq!(marked.len(), 2, "at most the limit");
+    let marked_cid = marked[0].cid;
+    assert_eq!(marked[0].size, u64::from(marked_cid.digest()[0]), "rows carry their size");
+    assert_eq!(store.claim_content(&marked_cid, 1).await, Err(MetaError::ContentBusy));
+    let again = store.mark_collectable(later(), 10).await.expect("mark again");
+    assert_eq!(again.len(), 3, "rows marked before come back with the rest: {again:?}");
+    assert!(collectable(store).await.is_empty(), "marked rows are no longer candidates");
+
+    let cids: Vec<Cid> = again.iter().map(|c| c.cid).collect();
+    store.forget_content(&cids).await.expect("forget");
+    assert!(store.mark_collectable(later(), 10).await.expect("mark").is_empty());
+    let reclaimed = store.claim_content(&marked_cid, 1).await.expect("forgotten content can be stored anew");
+    assert_eq!(store.content_refs(&marked_cid).await.expect("refs"), 1);
+    store.release_claim(reclaimed).await.expect("release");
+    store.forget_content(&[cid(5)]).await.expect("forgetting unmarked content is a no-op");
+    assert_eq!(store.content_refs(&cid(5)).await.expect("refs"), 1, "the part still holds it");
+}
+
+/// A copy (a commit without a claim) needs its content still stored: collected or marked content is `ContentGone`.
+pub async fn copies_of_collected_content_are_refused(store: &dyn MetaStore) {
+    let b = new_bucket(store, "copies", Versioning::Unversioned).await;
+    commit(store, &b, "src", null_put(1)).await;
+    store.append_version(&b, &key("copy"), null_put(1)).await.expect("a copy adds a reference");
+    assert_eq!(store.content_refs(&cid(1)).await.expect("refs"), 2);
+    store.retire_version(&b, &key("src"), &VersionId::null()).await.expect("delete");
+    store.retire_version(&b, &key("copy"), &VersionId::null()).await.expect("delete");
+    let marked: Vec<StoredContent> = store.mark_collectable(later(), 10).await.expect("mark");
+    assert_eq!(marked.len(), 1);
+    assert_eq!(store.append_version(&b, &key("late"), null_put(1)).await, Err(MetaError::ContentGone));
+    store.forget_content(&[cid(1)]).await.expect("forget");
+    assert_eq!(store.append_version(&b, &key("late"), null_put(1)).await, Err(MetaError::ContentGone));
+    assert_eq!(store.latest_version(&b, &key("late")).await.expect("latest"), None, "nothing was committed");
+}
+
+/// Write conditions are decided in the commit: of racing `If-None-Match: *` commits exactly one wins.
+pub async fn conditional_commits_are_decided_in_the_commit(store: &dyn MetaStore) {
+    let b = new_bucket(store, "cond", Versioning::Enabled).await;
+    let mut uploads = Vec::new();
+    for i in 0..16u8 {
+        let upload = store.begin_version(&b, &key("new")).await.expect("begin");
+        let mut new = with_claim(store, put(VersionId::generate(), i + 1, false)).await;
+        new.condition = Some(PutCondition::IfNoneMatchAny);
+        uploads.push((upload, new));
+    }
+    let commits = uploads.into_iter().map(|(up, new)| store.commit_version(up, new));
+    let results = futures::future::join_all(commits).await;
+    let won: Vec<&ObjectVersion> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one winner: {results:?}");
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| r == &Err(MetaError::PreconditionFailed)));
+    assert_eq!(store.list_versions(&b, "new", None, 100).await.expect("list").len(), 1);
+    let etag = won[0].meta().map(|m| m.etag.clone()).expect("object");
+
+    let if_match = |etag: &str| Some(PutCondition::IfMatch(etag.to_owned()));
+    for (condition, expected) in [
+        (if_match("\"other\""), Err(MetaError::PreconditionFailed)),
+        (Some(PutCondition::IfNoneMatchAny), Err(MetaError::PreconditionFailed)),
+        (if_match(&etag), Ok(())),
+    ] {
+        let upload = store.begin_version(&b, &key("new")).await.expect("begin");
+        let mut new = with_claim(store, put(VersionId::generate(), 40, false)).await;
+        new.condition = condition;
+        let claim = new.claim;
+        let result = store.commit_version(upload, new).await;
+        assert_eq!(result.as_ref().map(|_| ()).map_err(Clone::clone), expected);
+        if let (Err(_), Some(claim)) = (result, claim) {
+            store.release_claim(claim).await.expect("release");
+        }
+    }
+    store.append_version(&b, &key("new"), marker(VersionId::generate(), false)).await.expect("delete marker");
+    let upload = store.begin_version(&b, &key("new")).await.expect("begin");
+    let mut new = with_claim(store, put(VersionId::generate(), 41, false)).await;
+    new.condition = if_match(&etag);
+    assert_eq!(store.commit_version(upload, new.clone()).await, Err(MetaError::NoSuchKey), "a delete marker");
+    new.condition = Some(PutCondition::IfNoneMatchAny);
+    store.commit_version(upload, new).await.expect("If-None-Match: * passes over a delete marker");
+}
+
+/// Completing an upload removes it and its parts' references in the commit; a gone upload commits nothing.
+pub async fn completing_an_upload_is_part_of_the_commit(store: &dyn MetaStore) {
+    let b = new_bucket(store, "complete", Versioning::Unversioned).await;
+    store.create_multipart(&upload("done", &b, "k", SystemTime::now())).await.expect("upload");
+    store_part(store, "done", &part(1, 6)).await.expect("part");
+    let upload = store.begin_version(&b, &key("k")).await.expect("begin");
+    let mut new = with_claim(store, null_put(7)).await;
+    new.completes = Some("missing".into());
+    assert_eq!(store.commit_version(upload, new.clone()).await, Err(MetaError::NoSuchUpload));
+    assert_eq!(store.latest_version(&b, &key("k")).await.expect("latest"), None);
+    new.completes = Some("done".into());
+    store.commit_version(upload, new).await.expect("complete");
+    assert_eq!(store.multipart("done").await.expect("get"), None, "the upload is gone");
+    assert_eq!(store.content_refs(&cid(6)).await.expect("refs"), 0, "and its parts' references");
+    assert_eq!(store.content_refs(&cid(7)).await.expect("refs"), 1);
+}
+
+/// A lease excludes other holders until it expires; its holder renews it; released leases are free.
+pub async fn leases_exclude_other_holders_until_they_expire(store: &dyn MetaStore) {
+    let long = Duration::from_secs(60);
+    assert!(store.acquire_lease("gc", "a", long).await.expect("acquire"));
+    assert!(!store.acquire_lease("gc", "b", long).await.expect("taken"));
+    assert!(store.acquire_lease("gc", "a", long).await.expect("renew"));
+    assert!(store.acquire_lease("other", "b", long).await.expect("another lease"));
+    store.release_lease("gc", "b").await.expect("not b's to release");
+    assert!(!store.acquire_lease("gc", "b", long).await.expect("still a's"));
+    store.release_lease("gc", "a").await.expect("release");
+    assert!(store.acquire_lease("gc", "b", Duration::ZERO).await.expect("free"));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(store.acquire_lease("gc", "c", long).await.expect("an expired lease is free"));
+}
+
+/// Generates one `#[tokio::test]` per `MetaStore` conformance case, each on a fresh store from `$fresh().await`.
+#[macro_export]
+macro_rules! meta_conformance_tests {
+    ($fresh:path) => {
+        $crate::meta_conformance_tests!(@cases $fresh;
+            users_and_access_keys,
+            buckets_are_global_names_listed_per_owner,
+            pending_versions_are_never_visible,
+            unversioned_writes_replace_the_null_version,
+            versioned_chains_keep_every_version,
+            suspended_writes_replace_only_the_null_version,
+            only_empty_buckets_can_be_deleted,
+            content_references_are_counted_across_buckets,
+            listings_paginate_in_key_order,
+            concurrent_commits_are_totally_ordered,
+            multipart_uploads_keep_parts_until_removed,
+            claims_hold_content_until_taken_over_or_released,
+            collection_takes_only_content_unreferenced_past_the_cutoff,
+            copies_of_collected_content_are_refused,
+            conditional_commits_are_decided_in_the_commit,
+            completing_an_upload_is_part_of_the_commit,
+            leases_exclude_other_holders_until_they_expire
+        );
+    };
+    (@cases $fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $fresh().await;
+                $crate::conformance::meta::$case(&store).await;
+            }
+        )*
+    };
 }

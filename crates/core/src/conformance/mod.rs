@@ -3,5 +3,3 @@
 
 pub mod content;
 pub mod meta;
-
-pub use meta::run_all;

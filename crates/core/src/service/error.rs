@@ -60,6 +60,9 @@ pub enum ServiceError {
     /// A condition (If-Match, If-None-Match, …) does not hold.
     #[error("at least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
+    /// The object a conditional write named was deleted while the write ran (S3: 409 ConditionalRequestConflict).
+    #[error("the conditional request cannot succeed due to a conflicting operation against this resource")]
+    ConditionalRequestConflict,
     /// A checksum the client sent does not match the body.
     #[error("the {0} you specified did not match the calculated checksum")]
     BadDigest(Algorithm),

@@ -2,23 +2,29 @@
 
 mod buckets;
 mod error;
+mod gc;
 mod listing;
 mod multipart;
 mod multipart_checksum;
 mod objects;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use s3ipfs_cid::Profile;
+use s3ipfs_cid::{Block, Cid, Profile};
 
-use crate::content::ContentStore;
-use crate::meta::MetaStore;
+use crate::content::{ContentStore, ContentWriter};
+use crate::meta::{ClaimId, MetaError, MetaStore};
 
 pub use error::ServiceError;
+pub use gc::GcReport;
 pub use listing::{ListParams, Listing, UploadListing, UploadsParams, VersionListing, VersionsParams};
 pub use multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use multipart_checksum::{CompleteClaims, CompletedPart};
-pub use objects::{DeleteOutcome, Located, PutCondition, PutObject};
+pub use objects::{DeleteOutcome, Located, PutObject};
+
+/// How long a writer waits for garbage collection to finish deleting content it is storing again.
+const CLAIM_WAIT: Duration = Duration::from_secs(30);
 
 /// The gateway's use cases over one metadata store and one content store.
 #[derive(Clone)]
@@ -53,6 +59,50 @@ impl Gateway {
     /// The import profile of new objects.
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// Claims `cid` for a writer holding its bytes, waiting (up to [`CLAIM_WAIT`]) while GC deletes an earlier copy.
+    async fn claim(&self, cid: &Cid, size: u64) -> Result<ClaimId, ServiceError> {
+        let deadline = Instant::now() + CLAIM_WAIT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match self.meta.claim_content(cid, size).await {
+                Err(MetaError::ContentBusy) if Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// Makes a finished upload durable under `root`. The CID is claimed first, so a copy already stored, which the
+    /// writer then keeps instead of its own, cannot be collected in between. Returns the claim, which the caller's
+    /// commit takes over or the caller releases.
+    async fn keep(
+        &self,
+        writer: Box<dyn ContentWriter>,
+        root: Cid,
+        size: u64,
+        nodes: Vec<Block>,
+    ) -> Result<ClaimId, ServiceError> {
+        let claim = match self.claim(&root, size).await {
+            Ok(claim) => claim,
+            Err(err) => {
+                writer.abort().await;
+                return Err(err);
+            }
+        };
+        if let Err(err) = writer.finish(root, nodes).await {
+            self.release(claim).await;
+            return Err(err.into());
+        }
+        Ok(claim)
+    }
+
+    /// Releases a claim no write took over. A failure only delays collection: the next start releases it.
+    async fn release(&self, claim: ClaimId) {
+        let _ = self.meta.release_claim(claim).await;
     }
 }
 

@@ -7,17 +7,26 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use md5::Digest as _;
-use s3ipfs_cid::{Algorithm, Assembler, BlockKind, ChecksumSet, Checksums, Cid, Importer};
+use s3ipfs_cid::{Algorithm, Assembler, Block, BlockKind, ChecksumSet, Checksums, Cid, Importer};
 
 use crate::content::ContentWriter;
-use crate::meta::{MetaError, NewVersion};
+use crate::meta::MetaError;
 use crate::model::{
-    MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, UploadChecksum, UploadPart, VersionState,
+    MultipartUpload, ObjectHeaders, ObjectMeta, ObjectVersion, PutCondition, UploadChecksum, UploadPart, VersionState,
 };
-use crate::names::{BucketName, ObjectKey, UserId, VersionId};
+use crate::names::{BucketName, ObjectKey, UserId};
 
 use super::multipart_checksum::{CompleteClaims, CompletedPart, check_part, object_checksum, part_checksums};
+use super::objects::{commit_error, new_version};
 use super::{Gateway, Located, ServiceError, import_into, keep_node, stream_body};
+
+/// A joined object before it is kept: its writer, root CID, size and interior nodes.
+struct Joined {
+    writer: Box<dyn ContentWriter>,
+    root: Cid,
+    size: u64,
+    nodes: Vec<Block>,
+}
 
 /// Smallest part S3 accepts, except the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -163,7 +172,7 @@ impl Gateway {
             writer.abort().await;
             return Err(refused);
         }
-        writer.finish(summary.root, nodes).await?;
+        let claim = self.keep(writer, summary.root, summary.size, nodes).await?;
         let part = UploadPart {
             number,
             size: summary.size,
@@ -172,14 +181,10 @@ impl Gateway {
             leaves: summary.leaves.unwrap_or_default(),
             modified_at: SystemTime::now(),
         };
-        match self.meta.put_part(upload_id, &part).await {
-            Ok(Some(replaced)) => self.release_content(&replaced.cid).await,
-            Ok(None) => {}
-            Err(err) => {
-                // Aborted or expired while the part was arriving: its content must not linger.
-                self.release_content(&part.cid).await;
-                return Err(no_such_upload(err));
-            }
+        if let Err(err) = self.meta.put_part(upload_id, &part, claim).await {
+            // Aborted or expired while the part arrived: the part's content is released.
+            self.release(claim).await;
+            return Err(no_such_upload(err));
         }
         Ok(part)
     }
@@ -201,7 +206,7 @@ impl Gateway {
         Ok((upload, parts, truncated))
     }
 
-    /// Abandons an upload and frees its parts.
+    /// Abandons an upload and releases its parts (garbage collection deletes their content once unreferenced).
     pub async fn abort_multipart(
         &self,
         user: UserId,
@@ -210,10 +215,7 @@ impl Gateway {
         upload_id: &str,
     ) -> Result<(), ServiceError> {
         self.upload_for(user, bucket, key, upload_id).await?;
-        let parts = self.meta.remove_multipart(upload_id).await.map_err(no_such_upload)?;
-        for part in parts {
-            self.release_content(&part.cid).await;
-        }
+        self.meta.remove_multipart(upload_id).await.map_err(no_such_upload)?;
         Ok(())
     }
 
@@ -222,26 +224,16 @@ impl Gateway {
         let stale = self.meta.stale_multiparts(before).await?;
         let mut expired = 0;
         for upload in stale {
-            if let Ok(parts) = self.meta.remove_multipart(&upload.id).await {
-                for part in parts {
-                    self.release_content(&part.cid).await;
-                }
+            if self.meta.remove_multipart(&upload.id).await.is_ok() {
                 expired += 1;
             }
         }
         Ok(expired)
     }
 
-    /// Deletes content no object version and no live part uses (best effort: a failure only leaks space).
-    async fn release_content(&self, cid: &Cid) {
-        let unused =
-            matches!(self.meta.content_refs(cid).await, Ok(0)) && matches!(self.meta.part_uses(cid).await, Ok(false));
-        if unused {
-            let _ = self.content.delete(cid).await;
-        }
-    }
-
-    /// Joins the named parts into a new version of the key.
+    /// Joins the named parts into a new version of the key; the upload is removed in the same commit, so of racing
+    /// Complete and Abort requests exactly one takes effect.
+    #[allow(clippy::too_many_arguments)]
     pub async fn complete_multipart(
         &self,
         user: UserId,
@@ -250,6 +242,7 @@ impl Gateway {
         upload_id: &str,
         requested: &[CompletedPart],
         claims: &CompleteClaims,
+        condition: Option<PutCondition>,
     ) -> Result<Located, ServiceError> {
         let upload = self.upload_for(user, bucket, key, upload_id).await?;
         let stored: BTreeMap<u32, UploadPart> = self
@@ -281,42 +274,49 @@ impl Gateway {
         }
         let (checksums, composite_checksum) = object_checksum(&upload, &parts, claims)?;
         let bucket_row = self.bucket_for(user, bucket).await?;
+        self.check_condition(&bucket_row, key, condition.as_ref()).await?;
         let pending = self.meta.begin_version(bucket, key).await?;
-        let joined = self.join_parts(&parts).await;
-        let (root, size) = match joined {
-            Ok(done) => done,
-            Err(err) => {
-                let _ = self.meta.abort_version(pending).await;
-                return Err(err);
-            }
-        };
-        let meta = ObjectMeta {
-            cid: Some(root),
-            size,
-            etag: multipart_etag(&parts),
-            checksums,
-            composite_checksum,
-            part_sizes: parts.iter().map(|p| p.size).collect(),
-            headers: upload.headers.clone(),
-            user_meta: upload.user_meta.clone(),
-        };
-        let (version_id, replace_null) = if bucket_row.versioning.writes_null_version() {
-            (VersionId::null(), true)
-        } else {
-            (VersionId::generate(), false)
-        };
-        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
-        let version = self.meta.commit_version(pending, new).await?;
-        if let Ok(removed) = self.meta.remove_multipart(upload_id).await {
-            for part in removed {
-                self.release_content(&part.cid).await;
+        let committed = async {
+            let Joined { writer, root, size, nodes } = self.join_parts(&parts).await?;
+            let claim = self.keep(writer, root, size, nodes).await?;
+            let meta = ObjectMeta {
+                cid: Some(root),
+                size,
+                etag: multipart_etag(&parts),
+                checksums,
+                composite_checksum,
+                part_sizes: parts.iter().map(|p| p.size).collect(),
+                headers: upload.headers.clone(),
+                user_meta: upload.user_meta.clone(),
+            };
+            let mut new = new_version(bucket_row.versioning, VersionState::Committed(Box::new(meta)));
+            new.condition = condition;
+            new.claim = Some(claim);
+            new.completes = Some(upload_id.to_owned());
+            match self.meta.commit_version(pending, new).await {
+                Ok(version) => Ok(version),
+                Err(err) => {
+                    self.release(claim).await;
+                    Err(match err {
+                        // Aborted, expired or completed by another request meanwhile.
+                        MetaError::NoSuchUpload => ServiceError::NoSuchUpload,
+                        other => commit_error(other),
+                    })
+                }
             }
         }
-        Ok(Located { version, versioning: bucket_row.versioning })
+        .await;
+        match committed {
+            Ok(version) => Ok(Located { version, versioning: bucket_row.versioning }),
+            Err(err) => {
+                let _ = self.meta.abort_version(pending).await;
+                Err(err)
+            }
+        }
     }
 
-    /// Streams the parts into one content object; returns its root CID and size.
-    async fn join_parts(&self, parts: &[&UploadPart]) -> Result<(Cid, u64), ServiceError> {
+    /// Streams the parts into one content writer, with the root CID and interior nodes of the whole.
+    async fn join_parts(&self, parts: &[&UploadPart]) -> Result<Joined, ServiceError> {
         let chunk = self.profile.chunk_size() as u64;
         let aligned = parts[..parts.len() - 1].iter().all(|p| p.size % chunk == 0 && !p.leaves.is_empty())
             && parts.last().is_some_and(|p| !p.leaves.is_empty());
@@ -355,7 +355,6 @@ impl Gateway {
             }
             (None, None) => return Err(ServiceError::InvalidArgument("no parts".into())),
         };
-        writer.finish(root, nodes).await?;
-        Ok((root, size))
+        Ok(Joined { writer, root, size, nodes })
     }
 }

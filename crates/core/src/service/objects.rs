@@ -9,20 +9,13 @@ use futures::Stream;
 use s3ipfs_cid::{Algorithm, ChecksumSet, Checksums, Importer};
 
 use crate::content::ByteStream;
-use crate::meta::{NewVersion, UploadId};
-use crate::model::{Bucket, ObjectHeaders, ObjectMeta, ObjectVersion, VersionState, Versioning};
+use crate::meta::{MetaError, NewVersion, UploadId};
+use crate::model::{
+    Bucket, ConditionFailure, ObjectHeaders, ObjectMeta, ObjectVersion, PutCondition, VersionState, Versioning,
+};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 use super::{Gateway, ServiceError, keep_node, stream_body};
-
-/// A conditional write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PutCondition {
-    /// `If-None-Match: *`: only if the key has no current object.
-    IfNoneMatchAny,
-    /// `If-Match: "etag"`: only if the current object has this ETag.
-    IfMatch(String),
-}
 
 /// Everything a PUT stores besides the bytes.
 #[derive(Debug, Clone, Default)]
@@ -63,13 +56,29 @@ pub struct DeleteOutcome {
     pub delete_marker: bool,
 }
 
-/// The id a new write gets and whether it replaces the `null` version.
-fn new_version_id(versioning: Versioning) -> (VersionId, bool) {
-    if versioning.writes_null_version() { (VersionId::null(), true) } else { (VersionId::generate(), false) }
+/// A new version of a key written under `versioning`: its id, and whether it replaces the `null` version.
+pub(super) fn new_version(versioning: Versioning, state: VersionState) -> NewVersion {
+    if versioning.writes_null_version() {
+        NewVersion::new(VersionId::null(), state, true)
+    } else {
+        NewVersion::new(VersionId::generate(), state, false)
+    }
+}
+
+/// Why a commit that carried a claim, and maybe a condition, was refused.
+pub(super) fn commit_error(err: MetaError) -> ServiceError {
+    match err {
+        MetaError::PreconditionFailed => ServiceError::PreconditionFailed,
+        // The object the condition named was deleted while the write ran: AWS answers 409.
+        MetaError::NoSuchKey => ServiceError::ConditionalRequestConflict,
+        other => other.into(),
+    }
 }
 
 impl Gateway {
-    async fn check_condition(
+    /// Checks a write condition before any byte is read, so a write that cannot succeed fails at once; the commit
+    /// decides it again, atomically.
+    pub(super) async fn check_condition(
         &self,
         bucket: &Bucket,
         key: &ObjectKey,
@@ -77,18 +86,10 @@ impl Gateway {
     ) -> Result<(), ServiceError> {
         let Some(condition) = condition else { return Ok(()) };
         let latest = self.meta.latest_version(&bucket.name, key).await?;
-        let current = latest.as_ref().and_then(ObjectVersion::meta);
-        let holds = match condition {
-            PutCondition::IfNoneMatchAny => current.is_none(),
-            PutCondition::IfMatch(etag) => current.is_some_and(|m| m.etag.trim_matches('"') == etag.trim_matches('"')),
-        };
-        if holds {
-            Ok(())
-        } else if matches!(condition, PutCondition::IfMatch(_)) && current.is_none() {
-            Err(ServiceError::NoSuchKey { delete_marker: None })
-        } else {
-            Err(ServiceError::PreconditionFailed)
-        }
+        condition.check(latest.as_ref().and_then(ObjectVersion::meta)).map_err(|failure| match failure {
+            ConditionFailure::NoCurrentObject => ServiceError::NoSuchKey { delete_marker: None },
+            ConditionFailure::Mismatch => ServiceError::PreconditionFailed,
+        })
     }
 
     /// Stores a new version of `key` from `body`. `verify` sees the computed checksums once the body has ended (so
@@ -110,18 +111,22 @@ impl Gateway {
         self.check_condition(&bucket, key, request.condition.as_ref()).await?;
         // Intent first: a crash from here on leaves only a pending row, which is never visible.
         let upload = self.meta.begin_version(&bucket.name, key).await?;
-        let result = self.upload(upload, &bucket, key, request, body, verify).await;
+        let result = self.upload(upload, &bucket, request, body, verify).await;
         if result.is_err() {
             let _ = self.meta.abort_version(upload).await;
         }
-        result.map(|version| Located { version, versioning: bucket.versioning })
+        match result {
+            Ok(version) => Ok(Located { version, versioning: bucket.versioning }),
+            // The pending version vanished with its bucket while the body arrived.
+            Err(ServiceError::Meta(MetaError::NoSuchUpload)) => Err(ServiceError::NoSuchBucket),
+            Err(err) => Err(err),
+        }
     }
 
     async fn upload<S, E>(
         &self,
         upload: UploadId,
         bucket: &Bucket,
-        key: &ObjectKey,
         request: PutObject,
         mut body: S,
         verify: impl FnOnce(&Checksums) -> Result<(), ServiceError> + Send,
@@ -141,13 +146,11 @@ impl Gateway {
         stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
         let (last, summary) = importer.finish();
         last.into_iter().for_each(|b| keep_node(&mut nodes, b));
-        if let Err(refused) =
-            verify(&summary.checksums).and(self.check_condition(bucket, key, request.condition.as_ref()).await)
-        {
+        if let Err(refused) = verify(&summary.checksums) {
             writer.abort().await;
             return Err(refused);
         }
-        writer.finish(summary.root, nodes).await?;
+        let claim = self.keep(writer, summary.root, summary.size, nodes).await?;
         let meta = ObjectMeta {
             cid: Some(summary.root),
             size: summary.size,
@@ -158,9 +161,16 @@ impl Gateway {
             headers: request.headers,
             user_meta: request.user_meta,
         };
-        let (version_id, replace_null) = new_version_id(bucket.versioning);
-        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
-        Ok(self.meta.commit_version(upload, new).await?)
+        let mut new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
+        new.condition = request.condition;
+        new.claim = Some(claim);
+        match self.meta.commit_version(upload, new).await {
+            Ok(version) => Ok(version),
+            Err(err) => {
+                self.release(claim).await;
+                Err(commit_error(err))
+            }
+        }
     }
 
     /// The version a GET/HEAD addresses: the latest, or the one named by `version_id`.
@@ -211,8 +221,7 @@ impl Gateway {
             self.meta.retire_version(&bucket.name, key, &VersionId::null()).await?;
             return Ok(DeleteOutcome { version_id: None, delete_marker: false });
         }
-        let (version_id, replace_null) = new_version_id(bucket.versioning);
-        let marker = NewVersion { version_id, state: VersionState::DeleteMarker, replace_null };
+        let marker = new_version(bucket.versioning, VersionState::DeleteMarker);
         let marker = self.meta.append_version(&bucket.name, key, marker).await?;
         Ok(DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true })
     }
@@ -233,9 +242,13 @@ impl Gateway {
             meta.headers = headers;
             meta.user_meta = user_meta;
         }
-        let (version_id, replace_null) = new_version_id(bucket.versioning);
-        let new = NewVersion { version_id, state: VersionState::Committed(Box::new(meta)), replace_null };
-        let version = self.meta.append_version(&bucket.name, dst_key, new).await?;
+        let new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
+        let version = match self.meta.append_version(&bucket.name, dst_key, new).await {
+            Ok(version) => version,
+            // The source was deleted and its content collected since it was read.
+            Err(MetaError::ContentGone) => return Err(ServiceError::NoSuchKey { delete_marker: None }),
+            Err(err) => return Err(err.into()),
+        };
         Ok(Located { version, versioning: bucket.versioning })
     }
 }
