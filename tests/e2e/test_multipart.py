@@ -186,7 +186,8 @@ def test_a_restart_mid_upload_loses_no_part(tmp_path):
 
 
 def test_abandoned_uploads_expire_and_free_their_parts(tmp_path):
-    gateway = Gateway(tmp_path / "data", ["--multipart-expiry-secs", "2"])
+    # Garbage collection frees the parts' content once unreferenced for its grace period (0 here).
+    gateway = Gateway(tmp_path / "data", ["--multipart-expiry-secs", "2", "--gc-grace-secs", "0", "--gc-interval-secs", "1"])
     try:
         s3 = s3_client(gateway)
         s3.create_bucket(Bucket="expiry")
@@ -198,6 +199,8 @@ def test_abandoned_uploads_expire_and_free_their_parts(tmp_path):
         while s3.list_multipart_uploads(Bucket="expiry").get("Uploads") and time.time() < deadline:
             time.sleep(0.5)
         assert not s3.list_multipart_uploads(Bucket="expiry").get("Uploads")
+        while any(p.is_file() for p in objects.rglob("*")) and time.time() < deadline + 5:
+            time.sleep(0.2)
         assert not any(p.is_file() for p in objects.rglob("*")), "the expired part's content is freed"
     finally:
         gateway.stop()

@@ -1,4 +1,6 @@
 //! Tenancy at the door: anonymous requests are denied, and every signed request carries its user to the operation.
+//! The check also tells the front which operation and caller a request was (for its log line), stops a request it
+//! must replay without its `Range`, and refuses an XML body declared larger than S3 accepts before it is read.
 
 use std::sync::Arc;
 
@@ -7,6 +9,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::{S3Request, S3Result, s3_error};
 
 use crate::error::meta_error;
+use crate::front::{Replayed, RequestInfo, XML_MAX_BODY, reads_xml_body, xml_too_big};
 
 /// The user whose key signed the request, stored in the request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -25,15 +28,44 @@ impl TenantAccess {
     }
 }
 
+/// The declared `Content-Length`, if any.
+fn content_length(cx: &S3AccessContext<'_>) -> Option<u64> {
+    cx.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 #[async_trait::async_trait]
 impl S3Access for TenantAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Anonymous access is not allowed: sign the request."));
+        let op = cx.s3_op().name().to_owned();
+        let info = cx.extensions_mut().get::<Arc<RequestInfo>>().cloned();
+        if let Some(info) = &info {
+            let _ = info.op.set(op.clone());
+        }
+        let user = match cx.credentials() {
+            Some(credentials) => {
+                let key = self.meta.access_key(&credentials.access_key).await.map_err(meta_error)?;
+                key.ok_or_else(|| s3_error!(InvalidAccessKeyId))?.user
+            }
+            // A request the front replays after verifying its signature.
+            None => match cx.extensions_mut().get::<Replayed>() {
+                Some(Replayed(user)) => *user,
+                None => return Err(s3_error!(AccessDenied, "Anonymous access is not allowed: sign the request.")),
+            },
         };
-        let key = self.meta.access_key(&credentials.access_key).await.map_err(meta_error)?;
-        let key = key.ok_or_else(|| s3_error!(InvalidAccessKeyId))?;
-        cx.extensions_mut().insert(Caller(key.user));
+        if let Some(info) = &info {
+            let _ = info.user.set(user);
+            if info.range_ignored && matches!(op.as_str(), "GetObject" | "HeadObject") {
+                if let Ok(mut slot) = info.replay_as.lock() {
+                    *slot = Some(user);
+                }
+                // Never reaches the client: the front answers the replay instead.
+                return Err(s3_error!(InternalError, "replayed without its Range header"));
+            }
+        }
+        if reads_xml_body(&op) && content_length(cx).is_some_and(|len| len > XML_MAX_BODY as u64) {
+            return Err(xml_too_big());
+        }
+        cx.extensions_mut().insert(Caller(user));
         Ok(())
     }
 }

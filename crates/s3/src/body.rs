@@ -47,6 +47,13 @@ fn classify(err: &(dyn std::error::Error + 'static)) -> S3Error {
             other => S3Error::with_message(S3ErrorCode::IncompleteBody, other.to_string()),
         };
     }
+    if err.downcast_ref::<crate::front::BodyStalled>().is_some() {
+        return s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle \
+             connections will be closed."
+        );
+    }
     if err.downcast_ref::<BodySizeLimitExceeded>().is_some() {
         return s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.");
     }

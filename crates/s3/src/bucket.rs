@@ -4,8 +4,8 @@ use s3ipfs_core::Versioning;
 use s3s::dto::{
     Bucket, BucketLocationConstraint, BucketVersioningStatus, CreateBucketInput, CreateBucketOutput, DeleteBucketInput,
     DeleteBucketOutput, GetBucketLocationInput, GetBucketLocationOutput, GetBucketVersioningInput,
-    GetBucketVersioningOutput, HeadBucketInput, HeadBucketOutput, ListBucketsInput, ListBucketsOutput, Owner,
-    PutBucketVersioningInput, PutBucketVersioningOutput,
+    GetBucketVersioningOutput, HeadBucketInput, HeadBucketOutput, ListBucketsInput, ListBucketsOutput, MFADelete,
+    Owner, PutBucketVersioningInput, PutBucketVersioningOutput,
 };
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -104,6 +104,20 @@ impl S3Api {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         let user = caller(&req)?;
         let name = bucket_name(&req.input.bucket)?;
+        match req.input.versioning_configuration.mfa_delete.as_ref().map(|m| m.as_str()) {
+            None | Some(MFADelete::DISABLED) => {}
+            // AWS requires the MFA of the account's root user; this gateway has no MFA devices to check one against.
+            Some(MFADelete::ENABLED) if req.input.mfa.is_none() => {
+                return Err(s3_error!(AccessDenied, "Mfa Authentication must be used for this request"));
+            }
+            Some(MFADelete::ENABLED) => return Err(s3_error!(NotImplemented, "MFA delete is not supported")),
+            Some(_) => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        }
         let enabled = match req.input.versioning_configuration.status.as_ref().map(|s| s.as_str()) {
             Some(BucketVersioningStatus::ENABLED) => true,
             Some(BucketVersioningStatus::SUSPENDED) => false,

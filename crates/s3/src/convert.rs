@@ -120,13 +120,25 @@ pub fn headers(
     }
 }
 
-/// A list's `max-keys`: 1000 by default and at most; negative values are refused.
+/// A list-size argument (`max-keys`, `max-uploads`, `max-parts`): 1000 by default and at most; a negative value is
+/// InvalidArgument, in AWS's words (`argument` as AWS names it there).
+pub fn list_limit(value: Option<i32>, argument: &str) -> S3Result<usize> {
+    Ok(usize::try_from(non_negative(value.unwrap_or(1000), argument)?).unwrap_or(1000).min(1000))
+}
+
+/// A list's `max-keys` (see [`list_limit`]).
 pub fn max_keys(value: Option<i32>) -> S3Result<usize> {
-    match value {
-        None => Ok(1000),
-        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be non-negative")),
-        Some(n) => Ok(usize::try_from(n).unwrap_or(1000).min(1000)),
-    }
+    list_limit(value, "maxKeys")
+}
+
+/// An integer argument that must be at least 0 (InvalidArgument otherwise, in AWS's words).
+pub fn non_negative(value: i32, argument: &str) -> S3Result<u32> {
+    u32::try_from(value).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Argument {argument} must be an integer between 0 and 2147483647"),
+        )
+    })
 }
 
 /// A part number from a request, 1 to 10000 (InvalidArgument otherwise).

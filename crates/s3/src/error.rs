@@ -3,6 +3,8 @@
 use s3ipfs_core::{ContentError, MetaError, NameError, ServiceError};
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
+use crate::front::SERVER_ERROR_LOG;
+
 /// The S3 error for a use-case failure.
 pub fn service_error(err: ServiceError) -> S3Error {
     match err {
@@ -72,7 +74,9 @@ pub fn meta_error(err: MetaError) -> S3Error {
         | MetaError::ContentGone
         | MetaError::Invalid(_)
         | MetaError::Backend { .. }) => {
-            tracing::error!(error = %err, "metadata store failure");
+            if let Some(suppressed) = SERVER_ERROR_LOG.admit() {
+                tracing::error!(error = %err, suppressed, "metadata store failure");
+            }
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
@@ -84,7 +88,9 @@ pub fn content_error(err: ContentError) -> S3Error {
         ContentError::Unavailable { message } => S3Error::with_message(S3ErrorCode::ServiceUnavailable, message),
         ContentError::Range { .. } => s3_error!(InvalidRange, "The requested range is not satisfiable"),
         err @ (ContentError::NotFound(_) | ContentError::Io(_)) => {
-            tracing::error!(error = %err, "content store failure");
+            if let Some(suppressed) = SERVER_ERROR_LOG.admit() {
+                tracing::error!(error = %err, suppressed, "content store failure");
+            }
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }

@@ -8,6 +8,7 @@ mod body;
 mod bucket;
 mod convert;
 pub mod error;
+pub mod front;
 mod list;
 mod multipart;
 mod object;
@@ -16,6 +17,8 @@ use std::sync::Arc;
 
 use s3ipfs_core::Gateway;
 use s3s::service::{S3Service, S3ServiceBuilder};
+
+pub use front::{FrontOptions, S3Front};
 
 /// Settings of the S3 front.
 #[derive(Debug, Clone)]
@@ -62,6 +65,7 @@ pub fn build_service(gateway: Gateway, options: &ApiOptions) -> Result<S3Service
     }
     let mut config = s3s::config::S3Config::default();
     config.enable_sig_v2 = options.allow_sigv2;
+    config.xml_max_body_size = front::XML_MAX_BODY;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
     Ok(builder.build())
 }

@@ -1,7 +1,5 @@
 //! Listing operations: ListObjects (v1), ListObjectsV2 and ListObjectVersions.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use s3ipfs_core::service::{ListParams, VersionsParams};
 use s3ipfs_core::{ObjectVersion, UserId};
 use s3s::dto::{
@@ -10,12 +8,15 @@ use s3s::dto::{
     Owner,
 };
 use s3s::{S3Request, S3Response, S3Result, s3_error};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::S3Api;
 use crate::access::caller;
 use crate::checksum;
 use crate::convert::{self, bucket_name, max_keys, timestamp, version_id};
 use crate::error::service_error;
+use crate::front::{CHAR_REFS_FLAG, xml_escape};
 
 /// Percent-encodes a key for `encoding-type=url`. Clients decode with `unquote_plus`, so `+` must be escaped.
 fn url_encode(text: &str) -> String {
@@ -30,24 +31,96 @@ fn url_encode(text: &str) -> String {
     out
 }
 
-/// How names go out: as they are, or URL-encoded when the client asked for it.
-pub(crate) struct Encoding(bool);
+/// ListObjectsV2 continuation tokens carry the last key listed, with a version byte and a check value, so a token
+/// this gateway did not issue is refused as AWS refuses it.
+mod token {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use s3s::{S3Result, s3_error};
+
+    const VERSION: u8 = 1;
+
+    /// FNV-1a: detects garbage, not forgery (a token only names a position in the caller's own bucket).
+    fn check_value(bytes: &[u8]) -> [u8; 4] {
+        let hash = bytes.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193));
+        hash.to_be_bytes()
+    }
+
+    /// The token that resumes a listing after `key`.
+    pub(crate) fn encode(key: &str) -> String {
+        let mut raw = vec![VERSION];
+        raw.extend_from_slice(key.as_bytes());
+        raw.extend_from_slice(&check_value(key.as_bytes()));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The key a token resumes after; InvalidArgument for anything this gateway did not issue (or an empty token).
+    pub(crate) fn decode(token: &str) -> S3Result<String> {
+        let raw = URL_SAFE_NO_PAD.decode(token).ok();
+        let key = raw.as_deref().and_then(|raw| {
+            let (&version, rest) = raw.split_first()?;
+            let (key, check) = rest.split_at_checked(rest.len().checked_sub(4)?)?;
+            (version == VERSION && check == check_value(key)).then(|| String::from_utf8(key.to_vec()).ok())?
+        });
+        key.ok_or_else(invalid)
+    }
+
+    /// AWS's answer to a continuation token it did not issue.
+    pub(crate) fn invalid() -> s3s::S3Error {
+        s3_error!(InvalidArgument, "The continuation token provided is incorrect")
+    }
+}
+
+/// Whether the request's query names `param` (s3s reads an empty value as no value at all).
+fn query_has(uri: &http::Uri, param: &str) -> bool {
+    uri.query().unwrap_or_default().split('&').any(|pair| pair.split('=').next() == Some(param))
+}
+
+/// How names go out: URL-encoded when the client asked for it; otherwise as they are, but for characters XML cannot
+/// carry, which become character references as at AWS (see `front::xml_refs`).
+pub(crate) struct Encoding {
+    url: bool,
+    referenced: AtomicBool,
+}
 
 impl Encoding {
     pub(crate) fn of(requested: Option<&EncodingType>) -> S3Result<Self> {
         match requested.map(EncodingType::as_str) {
-            None => Ok(Encoding(false)),
-            Some(EncodingType::URL) => Ok(Encoding(true)),
+            None => Ok(Self::xml()),
+            Some(EncodingType::URL) => Ok(Encoding { url: true, referenced: AtomicBool::new(false) }),
             Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
         }
     }
 
+    /// Names in an output that has no `encoding-type` (CreateMultipartUpload, Complete, ListParts).
+    pub(crate) fn xml() -> Self {
+        Encoding { url: false, referenced: AtomicBool::new(false) }
+    }
+
     pub(crate) fn apply(&self, text: &str) -> String {
-        if self.0 { url_encode(text) } else { text.to_owned() }
+        if self.url {
+            return url_encode(text);
+        }
+        match xml_escape(text) {
+            Cow::Borrowed(text) => text.to_owned(),
+            Cow::Owned(escaped) => {
+                self.referenced.store(true, Ordering::Relaxed);
+                escaped
+            }
+        }
     }
 
     pub(crate) fn echo(&self) -> Option<EncodingType> {
-        self.0.then(|| EncodingType::from_static(EncodingType::URL))
+        self.url.then(|| EncodingType::from_static(EncodingType::URL))
+    }
+
+    /// The response for `output`, flagged for the front when a name needed character references.
+    pub(crate) fn respond<T>(&self, output: T) -> S3Response<T> {
+        let mut response = S3Response::new(output);
+        if self.referenced.load(Ordering::Relaxed) {
+            response.headers.insert(CHAR_REFS_FLAG, http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -85,6 +158,10 @@ impl S3Api {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let user = caller(&req)?;
+        // s3s routes `list-type=2` to ListObjectsV2; any other list type reaches here.
+        if query_has(&req.uri, "list-type") {
+            return Err(s3_error!(InvalidArgument, "Invalid List Type specified in Request"));
+        }
         let input = req.input;
         let encoding = Encoding::of(input.encoding_type.as_ref())?;
         let params = ListParams {
@@ -96,7 +173,7 @@ impl S3Api {
         let listing =
             self.gateway.list_objects(user, &bucket_name(&input.bucket)?, &params).await.map_err(service_error)?;
         let contents = listing.objects.iter().map(|v| object_entry(v, &encoding, Some(owner_of(user)))).collect();
-        Ok(S3Response::new(ListObjectsOutput {
+        Ok(encoding.respond(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encoding.apply(&params.prefix)),
             marker: Some(encoding.apply(input.marker.as_deref().unwrap_or_default())),
@@ -118,15 +195,11 @@ impl S3Api {
         let user = caller(&req)?;
         let input = req.input;
         let encoding = Encoding::of(input.encoding_type.as_ref())?;
+        // An empty `continuation-token=` reaches here as no token: the raw query tells them apart.
+        let empty_token = query_has(&req.uri, "continuation-token");
         let after = match &input.continuation_token {
-            Some(token) => {
-                let raw = URL_SAFE_NO_PAD
-                    .decode(token)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?;
-                Some(raw)
-            }
+            Some(token) => Some(token::decode(token)?),
+            None if empty_token => return Err(token::invalid()),
             None => input.start_after.clone().filter(|s| !s.is_empty()),
         };
         let params = ListParams {
@@ -140,8 +213,8 @@ impl S3Api {
         let owner = input.fetch_owner.unwrap_or(false).then(|| owner_of(user));
         let contents: Vec<Object> = listing.objects.iter().map(|v| object_entry(v, &encoding, owner.clone())).collect();
         let key_count = contents.len() + listing.common_prefixes.len();
-        let next = listing.truncated.then(|| listing.next_after.map(|n| URL_SAFE_NO_PAD.encode(n))).flatten();
-        Ok(S3Response::new(ListObjectsV2Output {
+        let next = listing.truncated.then(|| listing.next_after.map(|n| token::encode(&n))).flatten();
+        Ok(encoding.respond(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encoding.apply(&params.prefix)),
             delimiter: params.delimiter.as_deref().map(|d| encoding.apply(d)),
@@ -213,7 +286,7 @@ impl S3Api {
                 }),
             }
         }
-        Ok(S3Response::new(ListObjectVersionsOutput {
+        Ok(encoding.respond(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encoding.apply(&params.prefix)),
             delimiter: params.delimiter.as_deref().map(|d| encoding.apply(d)),

@@ -126,9 +126,10 @@ impl S3Api {
             .await
             .map_err(service_error)?;
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let names = Encoding::xml();
+        Ok(names.respond(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
-            key: Some(input.key),
+            key: Some(names.apply(&input.key)),
             upload_id: Some(upload.id),
             checksum_algorithm,
             checksum_type,
@@ -233,11 +234,12 @@ impl S3Api {
             .await
             .map_err(service_error)?;
         let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let mut response = S3Response::new(checksum::with_checksums!(
+        let names = Encoding::xml();
+        let mut response = names.respond(checksum::with_checksums!(
             CompleteMultipartUploadOutput {
                 bucket: Some(input.bucket.clone()),
-                key: Some(input.key.clone()),
-                location: Some(format!("/{}/{}", input.bucket, input.key)),
+                key: Some(names.apply(&input.key)),
+                location: Some(names.apply(&format!("/{}/{}", input.bucket, input.key))),
                 e_tag: Some(convert::etag(meta)),
                 version_id: completed.reported_version_id().map(ToString::to_string),
                 checksum_type: checksum::type_of(meta),
@@ -266,8 +268,8 @@ impl S3Api {
     pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let user = caller(&req)?;
         let input = req.input;
-        let after = u32::try_from(input.part_number_marker.unwrap_or(0)).unwrap_or(0);
-        let max = usize::try_from(input.max_parts.unwrap_or(1000)).unwrap_or(1000).min(1000);
+        let after = convert::non_negative(input.part_number_marker.unwrap_or(0), "part-number-marker")?;
+        let max = convert::list_limit(input.max_parts, "max-parts")?;
         let (upload, parts, truncated) = self
             .gateway
             .list_parts(user, &bucket_name(&input.bucket)?, &object_key(&input.key)?, &input.upload_id, after, max)
@@ -289,11 +291,12 @@ impl S3Api {
             })
             .collect();
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
-        Ok(S3Response::new(ListPartsOutput {
+        let names = Encoding::xml();
+        Ok(names.respond(ListPartsOutput {
             checksum_algorithm,
             checksum_type,
             bucket: Some(input.bucket),
-            key: Some(input.key),
+            key: Some(names.apply(&input.key)),
             upload_id: Some(input.upload_id),
             part_number_marker: input.part_number_marker,
             next_part_number_marker: if truncated { next } else { None },
@@ -316,7 +319,7 @@ impl S3Api {
             delimiter: list::delimiter(input.delimiter.clone()),
             key_marker: input.key_marker.clone().filter(|k| !k.is_empty()),
             upload_id_marker: input.upload_id_marker.clone().filter(|k| !k.is_empty()),
-            max_uploads: usize::try_from(input.max_uploads.unwrap_or(1000)).unwrap_or(1000).min(1000),
+            max_uploads: convert::list_limit(input.max_uploads, "max-uploads")?,
         };
         let listing =
             self.gateway.list_multiparts(user, &bucket_name(&input.bucket)?, &params).await.map_err(service_error)?;
@@ -336,12 +339,12 @@ impl S3Api {
             })
             .collect();
         let truncated = listing.truncated;
-        Ok(S3Response::new(ListMultipartUploadsOutput {
+        Ok(encoding.respond(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: Some(encoding.apply(&params.prefix)),
             delimiter: params.delimiter.as_deref().map(|d| encoding.apply(d)),
             key_marker: Some(encoding.apply(params.key_marker.as_deref().unwrap_or_default())),
-            upload_id_marker: Some(params.upload_id_marker.clone().unwrap_or_default()),
+            upload_id_marker: Some(encoding.apply(params.upload_id_marker.as_deref().unwrap_or_default())),
             max_uploads: Some(params.max_uploads as i32),
             is_truncated: Some(truncated),
             next_key_marker: truncated.then(|| listing.next_key_marker.map(|k| encoding.apply(&k))).flatten(),

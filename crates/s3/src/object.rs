@@ -212,11 +212,13 @@ impl S3Api {
                     "Cannot specify both Range header and partNumber query parameter"
                 ));
             }
+            // A suffix of an empty object is empty: AWS answers with the (empty) object, not a range.
             (Some(range), None) => Some(
                 range
                     .check(meta.size)
                     .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
-            ),
+            )
+            .filter(|r| !r.is_empty()),
             (None, Some(number)) => part_range(meta, number)?,
             (None, None) => None,
         };

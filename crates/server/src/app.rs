@@ -1,25 +1,23 @@
-//! The running gateway: binds its listener, serves S3 over HTTP/1.1 and HTTP/2, drains connections on shutdown.
+//! The running gateway: owns its data directory, binds its listener, serves S3 through the front, runs the
+//! background jobs (multipart expiry, garbage collection) and drains on shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
 use s3ipfs_core::{Gateway, MetaStore};
-use s3ipfs_s3::{ApiOptions, build_service};
-use s3s::service::S3Service;
+use s3ipfs_s3::{ApiOptions, FrontOptions, S3Front, build_service};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::stores::{self, StoreError};
+use crate::conn::{self, ConnLimits};
+use crate::stores::{self, DataDirLock, StoreError};
 use crate::users::{self, RootUser};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A store failed to open.
+    /// A store failed to open, or the data directory is another server's.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The metadata store refused a bootstrap step.
@@ -41,22 +39,36 @@ pub enum StartError {
     },
 }
 
+/// The background jobs' settings.
+#[derive(Debug, Clone, Copy)]
+struct Jobs {
+    multipart_expiry: Duration,
+    gc_grace: Duration,
+    gc_interval: Duration,
+}
+
 /// A gateway ready to serve.
 pub struct Application {
     listener: TcpListener,
     gateway: Gateway,
-    multipart_expiry: std::time::Duration,
-    service: S3Service,
+    front: S3Front,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Set when this start created the root user.
+    limits: ConnLimits,
+    jobs: Jobs,
+    _lock: DataDirLock,
+    /// What this start did about the root user.
     pub root: RootUser,
 }
 
 impl Application {
-    /// Opens the stores, aborts uploads a crash interrupted, bootstraps the root user and binds the listener.
+    /// Takes the data directory, opens the stores, clears what a crash interrupted, bootstraps the root user and
+    /// binds the listener.
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
         let started = SystemTime::now();
+        let lock = stores::lock_data_dir(&args.data.data_dir)?;
         let (meta, content) = stores::open(&args.data.data_dir).await?;
+        // Only the lock holder may do this: no other process's upload is in flight.
+        content.clear_interrupted_uploads().await.map_err(StoreError::from)?;
         let stale = meta.abort_stale(started).await?;
         if stale > 0 {
             tracing::info!(uploads = stale, "aborted uploads interrupted by a previous stop");
@@ -66,15 +78,35 @@ impl Application {
         let gateway = Gateway::new(Arc::clone(&meta) as Arc<dyn MetaStore>, Arc::new(content), args.cid_profile);
         let options =
             ApiOptions { region: args.region.clone(), domains: args.domains.clone(), allow_sigv2: args.allow_sigv2 };
-        let service = build_service(gateway.clone(), &options)?;
+        let stall_timeout = Duration::from_secs(args.conn.stall_timeout_secs);
+        let front = S3Front::new(
+            build_service(gateway.clone(), &options)?,
+            FrontOptions { region: args.region.clone(), stall_timeout },
+        );
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         };
+        let open_files = conn::raise_open_file_limit();
+        let max_connections = match args.conn.max_connections {
+            0 => conn::connections_for(open_files),
+            n => n.min(1_000_000),
+        };
+        tracing::info!(open_files, max_connections, "connection limits");
+        let limits = ConnLimits {
+            header_timeout: Duration::from_secs(args.conn.header_timeout_secs),
+            idle_timeout: Duration::from_secs(args.conn.idle_timeout_secs),
+            stall_timeout,
+            max_connections,
+        };
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        let multipart_expiry = std::time::Duration::from_secs(args.multipart_expiry_secs);
-        Ok(Application { listener, gateway, multipart_expiry, service, tls, root })
+        let jobs = Jobs {
+            multipart_expiry: Duration::from_secs(args.multipart_expiry_secs),
+            gc_grace: Duration::from_secs(args.gc.grace_secs),
+            gc_interval: Duration::from_secs(args.gc_interval_secs.max(1)),
+        };
+        Ok(Application { listener, gateway, front, tls, limits, jobs, _lock: lock, root })
     }
 
     /// The bound address (useful with port 0).
@@ -90,58 +122,17 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and waits for open connections to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
-        let expiry = tokio::spawn(expire_multiparts(self.gateway.clone(), self.multipart_expiry));
-        let graceful = GracefulShutdown::new();
-        let builder = ConnBuilder::new(TokioExecutor::new());
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            // Small requests and responses must not wait for Nagle's algorithm.
-            let _ = stream.set_nodelay(true);
-            let service = self.service.clone();
-            match &self.tls {
-                None => {
-                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-                    tokio::spawn(async move {
-                        if let Err(err) = conn.await {
-                            tracing::debug!(%peer, error = %err, "connection ended with an error");
-                        }
-                    });
-                }
-                Some(acceptor) => {
-                    // The handshake runs in the connection's own task: a slow client cannot stall the accept loop.
-                    let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
-                    tokio::spawn(async move {
-                        let stream = match acceptor.accept(stream).await {
-                            Ok(stream) => stream,
-                            Err(err) => return tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                        };
-                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-                        if let Err(err) = conn.await {
-                            tracing::debug!(%peer, error = %err, "connection ended with an error");
-                        }
-                    });
-                }
-            }
-        }
-        tracing::info!(connections = graceful.count(), "shutting down: draining connections");
+        let expiry = tokio::spawn(expire_multiparts(self.gateway.clone(), self.jobs.multipart_expiry));
+        let gc = tokio::spawn(collect_garbage(self.gateway.clone(), self.jobs.gc_grace, self.jobs.gc_interval));
+        conn::serve(self.listener, self.front, self.tls, self.limits, shutdown).await;
         expiry.abort();
-        graceful.shutdown().await;
+        gc.abort();
     }
 }
 
-/// The expiry job: aborts abandoned multipart uploads and frees their parts, every half expiry (at most 10 minutes).
-async fn expire_multiparts(gateway: Gateway, expiry: std::time::Duration) {
-    let period = (expiry / 2).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
+/// The expiry job: aborts abandoned multipart uploads, every half expiry (at most 10 minutes).
+async fn expire_multiparts(gateway: Gateway, expiry: Duration) {
+    let period = (expiry / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
@@ -150,6 +141,22 @@ async fn expire_multiparts(gateway: Gateway, expiry: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "expired abandoned multipart uploads"),
             Err(err) => tracing::warn!(error = %err, "multipart expiry failed"),
+        }
+    }
+}
+
+/// The garbage collector: every `interval`, deletes content unreferenced for longer than `grace`.
+async fn collect_garbage(gateway: Gateway, grace: Duration, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match gateway.collect_garbage(grace).await {
+            Ok(Some(report)) if report.objects > 0 => {
+                tracing::info!(objects = report.objects, bytes = report.bytes, "garbage collected")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "garbage collection failed"),
         }
     }
 }

@@ -19,12 +19,54 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run the S3 gateway.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users and their access keys.
     #[command(subcommand)]
     User(UserCommand),
     /// Print the IPFS CID of a file (what `ipfs add` prints), optionally writing its DAG as a CAR.
     Cid(CidArgs),
+    /// Delete stored content that nothing has referenced for the grace period (a running server does this itself
+    /// every --gc-interval-secs; this command is safe to run beside it).
+    Gc(GcCommandArgs),
+}
+
+/// How long unreferenced content is kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GcArgs {
+    /// Content no object version, part or upload in progress has referenced for this many seconds is deleted.
+    #[arg(long = "gc-grace-secs", env = "S3IPFS_GC_GRACE_SECS", default_value_t = 900)]
+    pub grace_secs: u64,
+}
+
+/// Arguments of `s3ipfs gc`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GcCommandArgs {
+    /// Storage location.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Grace period.
+    #[command(flatten)]
+    pub gc: GcArgs,
+    /// Only report what would be deleted, and how many bytes.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Limits that keep a stalled or flooding client from holding the server's resources.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// Seconds a client may take to send a request's headers (and a TLS handshake).
+    #[arg(long, env = "S3IPFS_HEADER_TIMEOUT_SECS", default_value_t = 20)]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection stays open with no request in flight (keep-alive, or nothing sent at all).
+    #[arg(long, env = "S3IPFS_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may send nothing, or a response wait for the client to read, before the request fails.
+    #[arg(long, env = "S3IPFS_STALL_TIMEOUT_SECS", default_value_t = 30)]
+    pub stall_timeout_secs: u64,
+    /// Connections served at once; more are answered 503 SlowDown and closed. 0 derives it from the open-file limit.
+    #[arg(long, env = "S3IPFS_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
 }
 
 /// Where the embedded stores live.
@@ -62,6 +104,15 @@ pub struct ServeArgs {
     /// Multipart uploads older than this many seconds are aborted and their parts freed (default 7 days).
     #[arg(long, env = "S3IPFS_MULTIPART_EXPIRY_SECS", default_value_t = 7 * 24 * 3600)]
     pub multipart_expiry_secs: u64,
+    /// Garbage collection's grace period.
+    #[command(flatten)]
+    pub gc: GcArgs,
+    /// Seconds between garbage collections.
+    #[arg(long, env = "S3IPFS_GC_INTERVAL_SECS", default_value_t = 300)]
+    pub gc_interval_secs: u64,
+    /// Connection limits and timeouts.
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
     #[arg(long, env = "S3IPFS_CID_PROFILE", default_value = "kubo-v1")]
     pub cid_profile: Profile,

@@ -3,6 +3,7 @@
 mod app;
 mod cid_command;
 mod cli;
+mod conn;
 mod serve;
 mod stores;
 mod tls;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Cid(args) => cid_command::run(&args).map_err(|e| e.to_string()),
         cli::Command::Serve(args) => serve::run_serve(&args),
         cli::Command::User(command) => serve::run_user(command),
+        cli::Command::Gc(args) => serve::run_gc(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,34 +1,51 @@
-//! `s3ipfs serve` and `s3ipfs user`: the async commands.
+//! `s3ipfs serve`, `s3ipfs user` and `s3ipfs gc`: the async commands.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3ipfs_core::Gateway;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, Application};
-use crate::cli::{ServeArgs, UserCommand};
+use crate::cli::{GcCommandArgs, ServeArgs, UserCommand};
 use crate::{stores, users};
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("starting the runtime: {e}"))
 }
 
+/// The log filter: `RUST_LOG`, or `info`. s3s logs every client error at ERROR, with the request, so it is silenced
+/// unless `RUST_LOG` names it: the gateway logs each request itself, client errors at debug.
+fn log_filter() -> EnvFilter {
+    let configured = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let mut filter =
+        configured.as_deref().and_then(|v| EnvFilter::try_new(v).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    if !configured.is_some_and(|v| v.contains("s3s"))
+        && let Ok(directive) = "s3s=off".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
+    filter
+}
+
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub fn run_serve(args: &ServeArgs) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).init();
     runtime()?.block_on(async {
         let app = Application::build(args).await.map_err(|e| e.to_string())?;
         let addr = app.local_addr().map_err(|e| e.to_string())?;
         let endpoint = app.endpoint().map_err(|e| e.to_string())?;
-        if let users::RootUser::Created(key) = &app.root {
-            println!("Created the first user {} with this access key (shown once):", args.root_email);
-            println!("  AWS_ACCESS_KEY_ID={}", key.id);
-            println!("  AWS_SECRET_ACCESS_KEY={}", key.secret);
-            println!("Try it:");
-            println!(
-                "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {endpoint} --region {} s3 mb s3://my-bucket",
-                key.id, key.secret, args.region
-            );
+        match &app.root {
+            users::RootUser::Generated(key) => {
+                println!("Created the first user {} with this access key (the secret is shown once):", args.root_email);
+                println!("  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", key.id, key.secret);
+                println!("Try it:");
+                println!("  aws --endpoint-url {endpoint} --region {} s3 mb s3://my-bucket", args.region);
+            }
+            users::RootUser::Configured => {
+                println!("Created the first user {} with the configured access key.", args.root_email);
+            }
+            users::RootUser::Existing => {}
         }
         // Tests and scripts read this line to find the port.
         println!("s3ipfs listening on {endpoint} (data in {})", args.data.data_dir.display());
@@ -38,17 +55,42 @@ pub fn run_serve(args: &ServeArgs) -> Result<(), String> {
     })
 }
 
-/// Runs a `s3ipfs user` subcommand.
+/// Runs a `s3ipfs user` subcommand. It opens only the metadata database, which a running server shares safely.
 pub fn run_user(command: UserCommand) -> Result<(), String> {
     runtime()?.block_on(async {
         match command {
             UserCommand::Create { email, data } => {
-                let (meta, _) = stores::open(&data.data_dir).await.map_err(|e| e.to_string())?;
+                let meta = stores::open_meta(&data.data_dir).await.map_err(|e| e.to_string())?;
                 let key = users::create_user(meta.as_ref(), &email).await.map_err(|e| format!("{email}: {e}"))?;
                 println!("AWS_ACCESS_KEY_ID={}", key.id);
                 println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
                 Ok(())
             }
+        }
+    })
+}
+
+/// Runs `s3ipfs gc`: reports (with `--dry-run`) or deletes content unreferenced for the grace period.
+pub fn run_gc(args: &GcCommandArgs) -> Result<(), String> {
+    runtime()?.block_on(async {
+        let (meta, content) = stores::open(&args.data.data_dir).await.map_err(|e| e.to_string())?;
+        let gateway = Gateway::new(meta, Arc::new(content), s3ipfs_cid::Profile::KUBO_V1);
+        let grace = Duration::from_secs(args.gc.grace_secs);
+        if args.dry_run {
+            let found = gateway.collectable(grace).await.map_err(|e| e.to_string())?;
+            for content in &found {
+                println!("{} {}", content.cid, content.size);
+            }
+            let bytes: u64 = found.iter().map(|c| c.size).sum();
+            println!("would delete {} content objects, {bytes} bytes", found.len());
+            return Ok(());
+        }
+        match gateway.collect_garbage(grace).await.map_err(|e| e.to_string())? {
+            Some(report) => {
+                println!("deleted {} content objects, {} bytes", report.objects, report.bytes);
+                Ok(())
+            }
+            None => Err("another garbage collection is running (a server's, or another s3ipfs gc); try later".into()),
         }
     })
 }

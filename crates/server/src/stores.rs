@@ -1,6 +1,13 @@
-//! Opening the embedded stores under the data directory.
+//! Opening the embedded stores under the data directory, and the lock that makes one server its owner.
+//!
+//! `serve` takes the data directory's lock and keeps it while it runs; only the lock holder clears what a crash
+//! left behind. Admin commands (`user create`, `gc`) take no lock and touch nothing a running server uses: the
+//! metadata database is safe to share (SQLite, WAL), and garbage collection is ordered against writers through the
+//! metadata store.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{Read as _, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use s3ipfs_content::LocalStore;
@@ -10,13 +17,24 @@ use s3ipfs_meta::{SqliteMeta, SqliteOpenError};
 /// Why the stores could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The data directory could not be created.
-    #[error("creating data directory {path}: {source}")]
+    /// The data directory could not be created or locked.
+    #[error("data directory {path}: {source}")]
     DataDir {
         /// The directory.
         path: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// Another server holds the data directory.
+    #[error(
+        "data directory {path} is in use by another s3ipfs server{holder}; stop it first, or give this one its own \
+         --data-dir"
+    )]
+    Locked {
+        /// The directory.
+        path: String,
+        /// The holder's pid, as ` (pid N)`, when it wrote one.
+        holder: String,
     },
     /// The metadata database failed to open.
     #[error(transparent)]
@@ -26,14 +44,69 @@ pub enum StoreError {
     Content(#[from] ContentError),
 }
 
-/// The metadata store (`DATA/meta.sqlite`) and the content store (`DATA/content/`).
-pub async fn open(data_dir: &Path) -> Result<(Arc<dyn MetaStore>, LocalStore), StoreError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|source| StoreError::DataDir { path: data_dir.display().to_string(), source })?;
-    let meta_path = data_dir.join("meta.sqlite");
+/// The exclusive lock on a data directory, held for as long as this value lives.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+}
+
+fn data_dir_error(dir: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::DataDir { path: dir.display().to_string(), source }
+}
+
+/// Takes the data directory's lock (`DATA/lock`, with this process's pid in it), or says who holds it.
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, StoreError> {
+    std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
+    let path = dir.join("lock");
+    let mut file =
+        File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(data_dir_error(dir))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            let holder = if pid.is_empty() { String::new() } else { format!(" (pid {pid})") };
+            return Err(StoreError::Locked { path: dir.display().to_string(), holder });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(data_dir_error(dir)(source)),
+    }
+    file.set_len(0).map_err(data_dir_error(dir))?;
+    file.rewind().map_err(data_dir_error(dir))?;
+    write!(file, "{}", std::process::id()).map_err(data_dir_error(dir))?;
+    Ok(DataDirLock { _file: file })
+}
+
+/// The metadata store (`DATA/meta.sqlite`).
+pub async fn open_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
+    let meta_path: PathBuf = data_dir.join("meta.sqlite");
     let meta = tokio::task::spawn_blocking(move || SqliteMeta::open(&meta_path))
         .await
         .map_err(|e| StoreError::DataDir { path: "meta.sqlite".into(), source: std::io::Error::other(e) })??;
+    Ok(Arc::new(meta))
+}
+
+/// The metadata store and the content store (`DATA/content/`), opened without touching anything in use.
+pub async fn open(data_dir: &Path) -> Result<(Arc<dyn MetaStore>, LocalStore), StoreError> {
+    let meta = open_meta(data_dir).await?;
     let content = LocalStore::open(data_dir.join("content")).await?;
-    Ok((Arc::new(meta), content))
+    Ok((meta, content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_a_data_dir_is_refused_and_names_the_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let held = lock_data_dir(dir.path()).expect("first lock");
+        let second = lock_data_dir(dir.path()).expect_err("second lock");
+        let message = second.to_string();
+        assert!(message.contains("in use by another s3ipfs server"), "{message}");
+        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        drop(held);
+        lock_data_dir(dir.path()).expect("free again once the holder is gone");
+    }
 }

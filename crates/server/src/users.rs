@@ -23,8 +23,10 @@ pub async fn create_user(meta: &dyn MetaStore, email: &str) -> Result<AccessKey,
 /// What the first start did about the root user.
 #[derive(Debug)]
 pub enum RootUser {
-    /// The root user was created now, with these keys (to print once).
-    Created(AccessKey),
+    /// The root user was created now with a generated key pair, which is printed once.
+    Generated(AccessKey),
+    /// The root user was created now with the key pair the operator supplied (never printed).
+    Configured,
     /// It already existed.
     Existing,
 }
@@ -43,12 +45,12 @@ pub async fn ensure_root(meta: &dyn MetaStore, email: &str, keys: Option<(&str, 
                 Some(_) => return Err(MetaError::KeyExists),
                 None => meta.add_access_key(&key).await?,
             }
-            Ok(if created { RootUser::Created(key) } else { RootUser::Existing })
+            Ok(if created { RootUser::Configured } else { RootUser::Existing })
         }
         None if created => {
             let key = generate_key(&user);
             meta.add_access_key(&key).await?;
-            Ok(RootUser::Created(key))
+            Ok(RootUser::Generated(key))
         }
         None => Ok(RootUser::Existing),
     }

@@ -1,0 +1,369 @@
+//! Serving connections so that a client that stalls or floods cannot starve the others.
+//!
+//! - Accepting: at most `max_connections` are served; more are answered `503 SlowDown` and closed. An accept error
+//!   (the open-file limit) backs off for a moment and is logged at most once a second.
+//! - Each connection: its TLS handshake and each request's headers must arrive within `header_timeout`; with no
+//!   request in flight it is closed after `idle_timeout` (also a client that sends nothing at all); a response the
+//!   client stops reading fails after `stall_timeout` (request bodies have the same limit in the S3 front).
+//! - Shutdown: listening stops, idle connections close, requests in flight finish (for up to [`DRAIN`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3ipfs_s3::S3Front;
+use s3ipfs_s3::front::LogThrottle;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
+
+/// How long shutdown waits for requests in flight.
+pub const DRAIN: Duration = Duration::from_secs(30);
+/// How long a connection closed for idleness may take to finish closing.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Accept errors logged per second at most.
+static ACCEPT_ERRORS: LogThrottle = LogThrottle::new(1);
+
+/// Connection limits and timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// For a TLS handshake, and for each request's headers.
+    pub header_timeout: Duration,
+    /// How long a connection stays open with no request in flight.
+    pub idle_timeout: Duration,
+    /// How long a request body or a response write may make no progress.
+    pub stall_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+/// Raises the soft open-file limit to the hard one; returns the limit now in force.
+pub fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft),
+    }
+}
+
+/// The connection limit for an open-file limit: two descriptors a connection (its socket and a file it reads or
+/// writes) after a reserve for the stores.
+pub fn connections_for(open_files: u64) -> usize {
+    usize::try_from(open_files.saturating_sub(64) / 2).unwrap_or(usize::MAX).clamp(16, 10_000)
+}
+
+/// Accepts and serves connections until `shutdown` resolves, then drains them.
+pub async fn serve(
+    listener: TcpListener,
+    front: S3Front,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut backoff = Duration::ZERO;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::ZERO;
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        let (front, tls, stopping) = (front.clone(), tls.clone(), stopping.clone());
+                        tokio::spawn(async move {
+                            serve_connection(stream, peer, front, tls, limits, stopping).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tokio::spawn(refuse_busy(stream, tls.is_some()));
+                    }
+                }
+            }
+            // The peer gave up before the connection was accepted: nothing to back off from.
+            Err(err) if matches!(err.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {}
+            Err(err) => {
+                // Typically the open-file limit: wait for descriptors to free up instead of spinning.
+                backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
+                if let Some(suppressed) = ACCEPT_ERRORS.admit() {
+                    tracing::warn!(error = %err, suppressed, retry_ms = backoff.as_millis() as u64, "accept failed");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut shutdown => break,
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let in_flight = limits.max_connections - permits.available_permits();
+    tracing::info!(connections = in_flight, "shutting down: draining connections");
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN, permits.acquire_many(all)).await.is_err() {
+        tracing::warn!("connections still open after the drain period are dropped");
+    }
+}
+
+/// Answers a connection over the limit with `503 SlowDown` (plain HTTP) and closes it.
+async fn refuse_busy(mut stream: TcpStream, tls: bool) {
+    if tls {
+        return;
+    }
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your \
+                request rate.</Message></Error>";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nRetry-After: 1\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    front: S3Front,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: ConnLimits,
+    stopping: watch::Receiver<bool>,
+) {
+    // Small requests and responses must not wait for Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve_io(stream, peer, front, limits, stopping).await,
+        Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_io(stream, peer, front, limits, stopping).await,
+            Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        },
+    }
+}
+
+async fn serve_io<I>(io: I, peer: SocketAddr, front: S3Front, limits: ConnLimits, mut stopping: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let service = Tracked { front, activity: Arc::clone(&activity) };
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection(TokioIo::new(StallIo::new(io, limits.stall_timeout)), service);
+    tokio::pin!(conn);
+    let mut closing: Option<Instant> = None;
+    loop {
+        let wake = closing.unwrap_or_else(|| activity.idle_deadline(limits.idle_timeout));
+        tokio::select! {
+            done = conn.as_mut() => {
+                if let Err(err) = done {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stopping.changed(), if closing.is_none() => {
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(Instant::now() + DRAIN);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {
+                match closing {
+                    Some(_) => return,
+                    None if activity.idle_deadline(limits.idle_timeout) <= Instant::now() => {
+                        conn.as_mut().graceful_shutdown();
+                        closing = Some(Instant::now() + CLOSE_GRACE);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight on a connection, and since when it has had none.
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { in_flight: AtomicUsize::new(0), idle_since: Mutex::new(Instant::now()) }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(Arc::clone(self))
+    }
+
+    /// When the connection will have been idle for `idle` (a request in flight postpones it by a full period).
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return Instant::now() + idle;
+        }
+        self.idle_since.lock().map_or_else(|_| Instant::now(), |since| *since) + idle
+    }
+}
+
+/// A request in flight, until its response body is done or dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Ok(mut since) = self.0.idle_since.lock()
+        {
+            *since = Instant::now();
+        }
+    }
+}
+
+/// The S3 front, counting requests in flight on its connection.
+#[derive(Clone)]
+struct Tracked {
+    front: S3Front,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
+    type Response = http::Response<TrackedBody>;
+    type Error = s3s::HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let in_flight = self.activity.begin();
+        let front = self.front.clone();
+        Box::pin(async move {
+            let response = front.call(req).await?;
+            Ok(response.map(|inner| TrackedBody { inner, _in_flight: in_flight }))
+        })
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is sent or dropped.
+struct TrackedBody {
+    inner: s3s::Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A connection whose writes fail once they have made no progress for `timeout` (a client that stopped reading).
+struct StallIo<I> {
+    inner: I,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<I> StallIo<I> {
+    fn new(inner: I, timeout: Duration) -> Self {
+        StallIo { inner, timeout, stalled: None }
+    }
+
+    /// Passes a ready result through; on `Pending`, arms the stall timer and fails once it fires.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for StallIo<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for StallIo<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, poll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_limit_leaves_descriptors_for_each_connection_and_the_stores() {
+        assert_eq!(connections_for(1024), 480);
+        assert_eq!(connections_for(20_000), 9_968);
+        assert_eq!(connections_for(1_048_576), 10_000);
+        assert_eq!(connections_for(32), 16);
+    }
+
+    #[tokio::test]
+    async fn a_write_the_client_never_reads_fails_after_the_stall_timeout() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut io = StallIo::new(server, Duration::from_millis(50));
+        let started = Instant::now();
+        let result = io.write_all(&[0u8; 64 * 1024]).await;
+        assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        drop(client);
+    }
+}
