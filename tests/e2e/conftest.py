@@ -2,6 +2,7 @@
 
 A missing client or binary fails the run (it is never skipped): `make test` installs everything first.
 """
+import http.client
 import os
 import re
 import shutil
@@ -46,34 +47,94 @@ def sign(request, payload_hash):
     return request
 
 
-class Gateway:
-    """A running gateway process with its endpoint and data directory."""
+def signed_request(gateway, method, path, headers=None, body=b"", region="us-east-1", declared_length=None,
+                   timeout=30):
+    """Sends `method path` (raw, as it goes on the wire) SigV4-signed with UNSIGNED-PAYLOAD for `region`; returns
+    (status, headers as a dict of lowercased names, body bytes). `declared_length` overrides Content-Length."""
+    from urllib.parse import urlparse
 
-    def __init__(self, data_dir, extra_args=()):
+    from botocore.awsrequest import AWSRequest
+    from botocore.auth import S3SigV4Auth
+    from botocore.credentials import Credentials
+
+    class Unsigned(S3SigV4Auth):
+        def payload(self, request):
+            return "UNSIGNED-PAYLOAD"
+
+    request = AWSRequest(method=method, url=gateway.endpoint + path, headers=dict(headers or {}))
+    request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+    Unsigned(Credentials(ACCESS_KEY, SECRET_KEY), "s3", region).add_auth(request)
+    target = urlparse(gateway.endpoint)
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
+    sent = dict(request.headers.items())
+    sent["Content-Length"] = str(len(body) if declared_length is None else declared_length)
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in sent.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    try:
+        if body:
+            conn.send(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server answered before reading it all
+    response = conn.getresponse()
+    result = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    conn.close()
+    return result
+
+
+def error_code_of(body):
+    """The <Code> of an S3 error body."""
+    match = re.search(rb"<Code>([^<]*)</Code>", body)
+    return match.group(1).decode() if match else None
+
+
+class Gateway:
+    """A running gateway process with its endpoint and data directory.
+
+    `env` overrides the environment (a value of None removes the variable); with `log`, the gateway's standard
+    error goes to that file instead of the test's; `preexec_fn` runs in the child before it starts (resource limits).
+    """
+
+    def __init__(self, data_dir, extra_args=(), env=None, log=None, preexec_fn=None):
         self.data_dir = Path(data_dir)
-        env = dict(os.environ)
-        env.update(
+        full_env = dict(os.environ)
+        full_env.update(
             S3IPFS_LISTEN="127.0.0.1:0",
             S3IPFS_DATA_DIR=str(self.data_dir),
             S3IPFS_ROOT_ACCESS_KEY=ACCESS_KEY,
             S3IPFS_ROOT_SECRET_KEY=SECRET_KEY,
             RUST_LOG="warn",
         )
+        for name, value in (env or {}).items():
+            if value is None:
+                full_env.pop(name, None)
+            else:
+                full_env[name] = value
+        self.log = log
+        stderr = open(log, "w") if log else sys.stderr
         self.proc = subprocess.Popen(
-            [binary(), "serve", *extra_args], env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True
+            [binary(), "serve", *extra_args], env=full_env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            preexec_fn=preexec_fn,
         )
         deadline = time.time() + 30
         self.endpoint = None
+        self.banner = []
         while time.time() < deadline and self.endpoint is None:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.banner.append(line)
             match = re.search(r"listening on (https?://\S+)", line)
             if match:
                 self.endpoint = match.group(1)
         if self.endpoint is None:
             self.proc.kill()
             pytest.fail("the gateway did not start")
+        self.port = int(self.endpoint.rsplit(":", 1)[1])
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def peak_rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as status:

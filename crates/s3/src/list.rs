@@ -86,16 +86,12 @@ pub(crate) struct Encoding {
 impl Encoding {
     pub(crate) fn of(requested: Option<&EncodingType>) -> S3Result<Self> {
         match requested.map(EncodingType::as_str) {
-            None => Ok(Self::xml()),
+            None => Ok(Encoding { url: false, referenced: AtomicBool::new(false) }),
             Some(EncodingType::URL) => Ok(Encoding { url: true, referenced: AtomicBool::new(false) }),
             Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
         }
     }
 
-    /// Names in an output that has no `encoding-type` (CreateMultipartUpload, Complete, ListParts).
-    pub(crate) fn xml() -> Self {
-        Encoding { url: false, referenced: AtomicBool::new(false) }
-    }
 
     pub(crate) fn apply(&self, text: &str) -> String {
         if self.url {

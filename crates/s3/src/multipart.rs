@@ -17,6 +17,7 @@ use crate::body;
 use crate::checksum::{self, Expected, algorithm_dto, header_name, invalid_header, parse_algorithm};
 use crate::convert::{self, bucket_name, object_key, part_number, timestamp};
 use crate::error::service_error;
+use crate::front::xml_representable;
 use crate::list::{self, Encoding};
 
 /// `bytes=first-last` of an UploadPartCopy, checked against the source size.
@@ -126,10 +127,9 @@ impl S3Api {
             .await
             .map_err(service_error)?;
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
-        let names = Encoding::xml();
-        Ok(names.respond(CreateMultipartUploadOutput {
+        Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
-            key: Some(names.apply(&input.key)),
+            key: xml_representable(&input.key),
             upload_id: Some(upload.id),
             checksum_algorithm,
             checksum_type,
@@ -234,12 +234,11 @@ impl S3Api {
             .await
             .map_err(service_error)?;
         let meta = completed.version.meta().ok_or_else(|| s3_error!(InternalError))?;
-        let names = Encoding::xml();
-        let mut response = names.respond(checksum::with_checksums!(
+        let mut response = S3Response::new(checksum::with_checksums!(
             CompleteMultipartUploadOutput {
                 bucket: Some(input.bucket.clone()),
-                key: Some(names.apply(&input.key)),
-                location: Some(names.apply(&format!("/{}/{}", input.bucket, input.key))),
+                key: xml_representable(&input.key),
+                location: xml_representable(&format!("/{}/{}", input.bucket, input.key)),
                 e_tag: Some(convert::etag(meta)),
                 version_id: completed.reported_version_id().map(ToString::to_string),
                 checksum_type: checksum::type_of(meta),
@@ -291,12 +290,11 @@ impl S3Api {
             })
             .collect();
         let (checksum_algorithm, checksum_type) = upload_checksum_dto(&upload);
-        let names = Encoding::xml();
-        Ok(names.respond(ListPartsOutput {
+        Ok(S3Response::new(ListPartsOutput {
             checksum_algorithm,
             checksum_type,
             bucket: Some(input.bucket),
-            key: Some(names.apply(&input.key)),
+            key: xml_representable(&input.key),
             upload_id: Some(input.upload_id),
             part_number_marker: input.part_number_marker,
             next_part_number_marker: if truncated { next } else { None },

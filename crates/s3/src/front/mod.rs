@@ -22,7 +22,7 @@ pub use stall::BodyStalled;
 pub use throttle::LogThrottle;
 
 pub(crate) use replay::{Replayed, RequestInfo};
-pub(crate) use xml_refs::{FLAG as CHAR_REFS_FLAG, escape as xml_escape};
+pub(crate) use xml_refs::{FLAG as CHAR_REFS_FLAG, escape as xml_escape, representable as xml_representable};
 
 use precheck::Refusal;
 use stall::{BodyProgress, StallBody};

@@ -22,6 +22,15 @@ fn needs_reference(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{D}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
+/// `text` when XML 1.0 can carry it as it is, `None` otherwise.
+///
+/// Where S3 has no `encoding-type` (CreateMultipartUpload, CompleteMultipartUpload, ListParts), AWS writes such a
+/// key as a character reference that its own SDKs cannot parse: botocore turns the response into a 500 and retries
+/// the write that already took effect. These responses leave the key out instead (docs/DECISIONS.md, D15).
+pub(crate) fn representable(text: &str) -> Option<String> {
+    (!text.chars().any(needs_reference)).then(|| text.to_owned())
+}
+
 /// `text` with every character XML cannot carry as a marker sequence; borrowed when there is none.
 pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| needs_reference(c) || c == MARK) {
@@ -161,6 +170,13 @@ mod tests {
         }
         let single_bytes = xml.bytes().map(|b| vec![b]).collect();
         assert_eq!(rewritten(single_bytes).await, expected);
+    }
+
+    #[test]
+    fn keys_xml_cannot_carry_are_not_representable() {
+        assert_eq!(representable("a/b é\u{FDD0}").as_deref(), Some("a/b é\u{FDD0}"));
+        assert_eq!(representable("a\u{1}b"), None);
+        assert_eq!(representable("a\rb"), None);
     }
 
     #[test]
