@@ -92,7 +92,6 @@ impl Encoding {
         }
     }
 
-
     pub(crate) fn apply(&self, text: &str) -> String {
         if self.url {
             return url_encode(text);

@@ -30,7 +30,8 @@ fn log_filter() -> EnvFilter {
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub fn run_serve(args: &ServeArgs) -> Result<(), String> {
-    tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).with_ansi(ansi).init();
     runtime()?.block_on(async {
         let app = Application::build(args).await.map_err(|e| e.to_string())?;
         let addr = app.local_addr().map_err(|e| e.to_string())?;

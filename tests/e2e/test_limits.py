@@ -1,0 +1,267 @@
+"""A client that stalls or floods cannot starve the others, and a data directory has one owner.
+
+Idle, silent and half-sent connections are closed within the timeouts while normal requests stay fast; stalled
+request bodies and unread responses time out; connections over the limit are refused cleanly; at the open-file
+limit the server backs off, logs a line a second at most and serves again once descriptors free up. A second
+server refuses a data directory in use, and `s3ipfs user create` beside a running server breaks no upload.
+"""
+import os
+import resource
+import select
+import socket
+import subprocess
+import time
+
+import pytest
+from botocore.awsrequest import AWSRequest
+from conftest import Gateway, binary, error_code_of, sign, signed_request
+from test_boto3 import s3_client
+from test_wire import EMPTY_SHA256
+
+FAST = ["--header-timeout-secs", "2", "--idle-timeout-secs", "3", "--stall-timeout-secs", "2"]
+
+
+def connect(gateway):
+    return socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+
+
+def closed_by_server(sock, deadline):
+    """Waits until the server closes `sock` (EOF or reset), or `deadline`; returns whether it did."""
+    while time.time() < deadline:
+        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            return False
+        try:
+            if sock.recv(65536) == b"":
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+def timed_get(s3, bucket, key):
+    started = time.time()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return time.time() - started, body
+
+
+def test_a_thousand_idle_and_half_sent_connections_are_closed_while_gets_stay_fast(tmp_path):
+    gw = Gateway(tmp_path / "data", FAST)
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="busy")
+        s3.put_object(Bucket="busy", Key="k", Body=b"still served")
+        socks = []
+        for i in range(1000):
+            sock = connect(gw)
+            if i % 3 == 1:
+                sock.sendall(b"GET /busy/k HTTP/1.1\r\nHost: x\r\n")  # half a header
+            elif i % 3 == 2:
+                sock.sendall(b"GE")  # not even a method
+            socks.append(sock)
+        latencies = []
+        for _ in range(20):
+            latency, body = timed_get(s3, "busy", "k")
+            assert body == b"still served"
+            latencies.append(latency)
+        assert max(latencies) < 1.0, latencies
+        deadline = time.time() + 3 + 5 + 5  # the idle timeout, the close grace, slack
+        still_open = [s for s in socks if not closed_by_server(s, deadline)]
+        assert not still_open, f"{len(still_open)} connections still open"
+        for sock in socks:
+            sock.close()
+        assert timed_get(s3, "busy", "k")[1] == b"still served"
+    finally:
+        assert gw.stop() == 0
+
+
+def test_a_keep_alive_connection_left_idle_is_closed(tmp_path):
+    gw = Gateway(tmp_path / "data", FAST)
+    try:
+        sock = connect(gw)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # anonymous: 403, the connection stays open
+        assert sock.recv(65536).startswith(b"HTTP/1.1 403")
+        started = time.time()
+        assert closed_by_server(sock, time.time() + 10)
+        assert time.time() - started < 3 + 5
+    finally:
+        gw.stop()
+
+
+def test_a_stalled_put_body_times_out_and_stores_nothing(tmp_path):
+    gw = Gateway(tmp_path / "data", FAST)
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="stall")
+        started = time.time()
+        status, _, body = signed_request(gw, "PUT", "/stall/k", body=b"x" * 1000, declared_length=1 << 20)
+        assert status == 400 and error_code_of(body) == "RequestTimeout", body
+        assert time.time() - started < 2 + 3
+        with pytest.raises(Exception):
+            s3.head_object(Bucket="stall", Key="k")
+        assert list((gw.data_dir / "content" / "tmp").iterdir()) == [], "the partial upload is gone"
+        # An XML body that stalls is a 400 too, not a 500.
+        status, _, body = signed_request(gw, "POST", "/stall?delete", body=b"<Delete>", declared_length=1000)
+        assert status == 400 and error_code_of(body) == "RequestTimeout", body
+    finally:
+        assert gw.stop() == 0
+
+
+def test_a_response_the_client_never_reads_is_abandoned(tmp_path):
+    gw = Gateway(tmp_path / "data", FAST)
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="unread")
+        s3.put_object(Bucket="unread", Key="big", Body=os.urandom(64 << 20))
+        baseline = gw.open_fds()
+        # Signed GETs whose responses nobody reads.
+        readers = []
+        for _ in range(10):
+            sock = connect(gw)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            send_signed_get(gw, sock, "/unread/big")
+            readers.append(sock)
+        time.sleep(0.5)
+        assert gw.open_fds() >= baseline + 10, "the GETs are in flight"
+        deadline = time.time() + 2 + 5
+        while gw.open_fds() > baseline and time.time() < deadline:
+            time.sleep(0.2)
+        assert gw.open_fds() <= baseline, "the stalled responses released their socket and file"
+        assert s3.get_object(Bucket="unread", Key="big")["ContentLength"] == 64 << 20
+        for sock in readers:
+            sock.close()
+    finally:
+        gw.stop()
+
+
+def send_signed_get(gateway, sock, path):
+    """Writes a signed GET on `sock` and reads nothing back."""
+    request = sign(AWSRequest(method="GET", url=gateway.endpoint + path, headers={}), EMPTY_SHA256)
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host")
+    sock.sendall(head.encode() + b"\r\n")
+
+
+def test_connections_over_the_limit_are_refused_with_503_and_served_again_later(tmp_path):
+    gw = Gateway(tmp_path / "data", [*FAST, "--max-connections", "20"])
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="limit")
+        held = [connect(gw) for _ in range(20)]
+        time.sleep(0.3)
+        extra = connect(gw)
+        extra.settimeout(5)
+        answer = extra.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 503") and b"<Code>SlowDown</Code>" in answer, answer
+        assert closed_by_server(extra, time.time() + 5)
+        for sock in held:
+            sock.close()
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                s3.put_object(Bucket="limit", Key="k", Body=b"served")
+                break
+            except Exception:
+                time.sleep(0.2)
+        assert s3.get_object(Bucket="limit", Key="k")["Body"].read() == b"served"
+    finally:
+        gw.stop()
+
+
+def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tmp_path):
+    log = tmp_path / "gateway.log"
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    slow = ["--header-timeout-secs", "60", "--idle-timeout-secs", "60", "--stall-timeout-secs", "60"]
+    gw = Gateway(tmp_path / "data", [*slow, "--max-connections", "1000"],
+                 env={"RUST_LOG": "info"}, log=log, preexec_fn=low_limit)
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="fds")
+        s3.put_object(Bucket="fds", Key="k", Body=b"x")
+        socks = []
+        for _ in range(300):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", gw.port), timeout=2))
+            except OSError:
+                break
+        started, before = time.time(), log.read_text().count("accept failed")
+        time.sleep(4)
+        warned = log.read_text().count("accept failed") - before
+        assert 1 <= warned <= 4 * 2, f"{warned} accept warnings in {time.time() - started:.1f} s"
+        cpu = cpu_seconds(gw.proc.pid)
+        time.sleep(2)
+        assert cpu_seconds(gw.proc.pid) - cpu < 1.0, "backing off, not spinning"
+        for sock in socks:
+            sock.close()
+        deadline = time.time() + 5
+        served = False
+        while time.time() < deadline and not served:
+            try:
+                served = s3.get_object(Bucket="fds", Key="k")["Body"].read() == b"x"
+            except Exception:
+                time.sleep(0.2)
+        assert served, "serving again once descriptors freed up"
+        assert log.stat().st_size < 64 * 1024
+    finally:
+        gw.stop()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_second_server_refuses_a_data_directory_in_use(tmp_path):
+    gw = Gateway(tmp_path / "data")
+    try:
+        second = subprocess.run(
+            [binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert second.returncode != 0
+        assert "in use by another s3ipfs server" in second.stderr and f"pid {gw.proc.pid}" in second.stderr
+        assert s3_client(gw).list_buckets()["Buckets"] == [], "the first one is unaffected"
+    finally:
+        assert gw.stop() == 0
+    after = Gateway(tmp_path / "data")
+    after.stop()
+
+
+def test_user_create_beside_a_running_server_breaks_no_upload(tmp_path):
+    gw = Gateway(tmp_path / "data")
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="inflight")
+        total = 4 << 20
+        uploads = []
+        for i in range(3):
+            uploads.append(start_partial_put_of(gw, "inflight", f"k{i}", total))
+        time.sleep(0.5)
+        created = subprocess.run([binary(), "user", "create", "--email", "carol@example.com", "--data-dir",
+                                  str(tmp_path / "data")], capture_output=True, text=True, timeout=30)
+        assert created.returncode == 0 and "AWS_SECRET_ACCESS_KEY=" in created.stdout, created.stderr
+        for sock, sent in uploads:
+            sock.sendall(b"x" * (total - sent))
+            sock.settimeout(30)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "the upload completes"
+            sock.close()
+        for i in range(3):
+            assert s3.head_object(Bucket="inflight", Key=f"k{i}")["ContentLength"] == total
+    finally:
+        gw.stop()
+
+
+def start_partial_put_of(gateway, bucket, key, total):
+    """A signed PUT declaring `total` bytes, of which the first MiB is sent; returns (socket, bytes sent)."""
+    path = f"/{bucket}/{key}"
+    request = sign(AWSRequest(method="PUT", url=gateway.endpoint + path, headers={"Content-Length": str(total)}),
+                   "UNSIGNED-PAYLOAD")
+    sock = connect(gateway)
+    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host")
+    sock.sendall(head.encode() + b"\r\n" + b"x" * (1 << 20))
+    return sock, 1 << 20
