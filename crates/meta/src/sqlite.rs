@@ -100,6 +100,23 @@ impl SqliteMeta {
         Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Runs `f` on the blocking pool without waiting for its commit to reach the disk (`synchronous=NORMAL` for
+    /// this call: WAL order is kept, an fsync is not). Only for records a crash may lose because recovery discards
+    /// them anyway — a pending version, an abort, a claim and its release — and never for anything acknowledged: the
+    /// next durable commit on the connection persists these records with it.
+    pub(crate) async fn with_unsynced<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        self.with(move |conn| {
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+            let result = f(conn);
+            conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+            result
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     pub(crate) async fn with<T: Send + 'static>(
         &self,
@@ -397,7 +414,8 @@ impl MetaStore for SqliteMeta {
 
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError> {
         let (bucket, key) = (bucket.clone(), key.clone());
-        self.with(move |conn| {
+        // A crash before the commit loses nothing a client was told: recovery would abort the pending row anyway.
+        self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
             let id = insert_pending(&tx, bucket.as_str(), key.as_str())?;
             tx.commit().map_err(backend)?;
@@ -417,7 +435,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn abort_version(&self, upload: UploadId) -> Result<(), MetaError> {
-        self.with(move |conn| {
+        self.with_unsynced(move |conn| {
             conn.execute(
                 "UPDATE object_versions SET state = ?2 WHERE id = ?1 AND state = ?3",
                 params![upload.0, ABORTED, PENDING],
@@ -435,7 +453,8 @@ impl MetaStore for SqliteMeta {
         new: NewVersion,
     ) -> Result<ObjectVersion, MetaError> {
         let (bucket, key) = (bucket.clone(), key.clone());
-        self.with(move |conn| {
+        // A crash before the commit loses nothing a client was told: recovery would abort the pending row anyway.
+        self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
             let id = insert_pending(&tx, bucket.as_str(), key.as_str())?;
             let version = commit_row(&tx, id, &new)?;

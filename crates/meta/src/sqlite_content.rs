@@ -90,7 +90,8 @@ const COLLECTABLE: &str = "refcount = 0 AND deleting = 0 AND zero_since <= ?1";
 impl SqliteMeta {
     pub(crate) async fn sql_claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
         let cid = cid.to_bytes();
-        self.with(move |conn| {
+        // Claims live as long as the process: a crash releases them on restart, so they need no fsync.
+        self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
             let deleting: Option<bool> = tx
                 .query_row("SELECT deleting FROM content WHERE cid = ?1", params![cid], |r| r.get(0))
@@ -113,7 +114,7 @@ impl SqliteMeta {
     }
 
     pub(crate) async fn sql_release_claim(&self, claim: ClaimId) -> Result<(), MetaError> {
-        self.with(move |conn| {
+        self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
             let cid: Option<Vec<u8>> = tx
                 .query_row("DELETE FROM content_claims WHERE id = ?1 RETURNING cid", params![claim.0], |r| r.get(0))
