@@ -178,11 +178,10 @@ where
                 }
                 return;
             }
-            changed = stopping.changed(), if closing.is_none() => {
-                if changed.is_ok() {
-                    conn.as_mut().graceful_shutdown();
-                    closing = Some(Instant::now() + DRAIN);
-                }
+            // A shutdown, or the server gone (the sender dropped): finish what is in flight, then close.
+            _ = stopping.changed(), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now() + DRAIN);
             }
             () = tokio::time::sleep_until(wake) => {
                 match closing {

@@ -103,7 +103,7 @@ impl S3Front {
         let started = Instant::now();
         let request_id = format!("{:016X}", rand::random::<u64>());
         let (parts, body) = req.into_parts();
-        let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+        let (method, uri) = (parts.method.clone(), parts.uri.clone());
         let range_ignored = matches!(method, Method::GET | Method::HEAD)
             && parts.headers.get(http::header::RANGE).is_some_and(replay::range_is_ignored);
         let info = Arc::new(RequestInfo { range_ignored, ..RequestInfo::default() });
@@ -114,7 +114,7 @@ impl S3Front {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amz-request-id", value);
         }
-        log_request(&method, &path, &info, response.status(), started.elapsed(), &request_id);
+        log_request(&method, uri.path(), &info, response.status(), started.elapsed(), &request_id);
         Ok(response)
     }
 
@@ -185,16 +185,24 @@ fn log_request(
     elapsed: Duration,
     request_id: &str,
 ) {
-    let path: String = path.chars().take(256).collect();
+    let suppressed = match status.is_server_error() {
+        true => match SERVER_ERROR_LOG.admit() {
+            Some(suppressed) => Some(suppressed),
+            None => return,
+        },
+        false if tracing::enabled!(tracing::Level::DEBUG) => None,
+        false => return,
+    };
+    let path = &path[..path.floor_char_boundary(256)];
     let op = info.op.get().map_or("-", String::as_str);
     let user = info.user.get().map(|u| u.0);
     let ms = elapsed.as_millis() as u64;
-    if status.is_server_error() {
-        if let Some(suppressed) = SERVER_ERROR_LOG.admit() {
-            tracing::error!(%method, path, op, ?user, status = status.as_u16(), ms, request_id, suppressed, "request failed");
+    let status = status.as_u16();
+    match suppressed {
+        Some(suppressed) => {
+            tracing::error!(%method, path, op, ?user, status, ms, request_id, suppressed, "request failed")
         }
-    } else {
-        tracing::debug!(%method, path, op, ?user, status = status.as_u16(), ms, request_id, "request");
+        None => tracing::debug!(%method, path, op, ?user, status, ms, request_id, "request"),
     }
 }
 
