@@ -54,15 +54,22 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# The reference server for `make bench`, built once into a cache directory outside the clone.
-REF_ROOT   ?= $(HOME)/.cache/s3ipfs-gateway/s3s-fs
-REF_SERVER := $(REF_ROOT)/bin/s3s-fs
+# The reference server for `make bench`, built once into a cache directory outside the clone, and the LD_PRELOAD
+# shim that gives it TCP_NODELAY (it sets none; the gateway does).
+REF_ROOT    ?= $(HOME)/.cache/s3ipfs-gateway/s3s-fs
+REF_SERVER  := $(REF_ROOT)/bin/s3s-fs
+REF_NODELAY := $(REF_ROOT)/nodelay.so
 
 ## bench: CID engine vs sha256sum/md5sum, and S3 PUT/GET vs s3s-fs 0.17, each measured in the same run.
-bench: $(REF_SERVER)
+bench: $(REF_SERVER) $(REF_NODELAY)
 	@command -v sha256sum >/dev/null && command -v md5sum >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; }
 	$(CARGO) bench --ignore-rust-version -p s3ipfs-cid --bench throughput
-	S3IPFS_REF_SERVER=$(REF_SERVER) $(CARGO) bench --ignore-rust-version -p s3ipfs-server --bench s3_load
+	S3IPFS_REF_SERVER=$(REF_SERVER) S3IPFS_REF_PRELOAD=$(REF_NODELAY) \
+	  $(CARGO) bench --ignore-rust-version -p s3ipfs-server --bench s3_load
+
+$(REF_NODELAY): crates/server/benches/nodelay.c
+	@mkdir -p $(REF_ROOT)
+	cc -O2 -shared -fPIC -o $@ $< -ldl
 
 $(REF_SERVER):
 	CARGO_TARGET_DIR=$(HOME)/.cache/s3ipfs-gateway/s3s-fs-target $(CARGO) install s3s-fs --version 0.17.0 \

@@ -2,7 +2,10 @@
 //! s3s-fs 0.17, measured in the same run with the same load generator, reported as ratios (gateway / reference).
 //!
 //! The load generator is deliberately lean (blocking keep-alive HTTP/1.1, SigV4 with UNSIGNED-PAYLOAD): the AWS SDK
-//! costs more CPU per request than a small PUT does. Set `S3IPFS_REF_SERVER` to the s3s-fs binary.
+//! costs more CPU per request than a small PUT does. Set `S3IPFS_REF_SERVER` to the s3s-fs binary, and
+//! `S3IPFS_REF_PRELOAD` to the TCP_NODELAY shim (`nodelay.c`; s3s-fs sets no TCP_NODELAY, the gateway does).
+//! Servers run on the last core and the load generator on the others (when `taskset` is there), and the two servers
+//! are measured in alternating pairs; the median ratio of the pairs is reported.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -163,10 +166,42 @@ struct Server {
     host: String,
 }
 
+/// Pairs of (gateway, reference) measurements; the median ratio is reported.
+const ROUNDS: usize = 3;
+
+/// The core the servers run on, when the machine has more than one and `taskset` exists (the load generator keeps
+/// the others).
+fn server_core() -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let taskset = Command::new("taskset").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    (cores > 1 && taskset.is_ok_and(|s| s.success())).then_some(cores - 1)
+}
+
+/// A command for `program`, pinned to the server core when there is one.
+fn server_command(program: &str) -> Command {
+    match server_core() {
+        Some(core) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &core.to_string(), program]);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Pins this process (the load generator; its threads inherit it) to every core but the server's.
+fn pin_load_generator() {
+    if let Some(core) = server_core() {
+        let others = if core == 1 { "0".to_owned() } else { format!("0-{}", core - 1) };
+        let pid = std::process::id().to_string();
+        let _ = Command::new("taskset").args(["-p", "-c", &others, &pid]).stdout(Stdio::null()).status();
+    }
+}
+
 impl Server {
     fn gateway(dir: &Path) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_s3ipfs"))
+        let child = server_command(env!("CARGO_BIN_EXE_s3ipfs"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
             .env("S3IPFS_ROOT_ACCESS_KEY", ACCESS)
@@ -181,7 +216,11 @@ impl Server {
     fn reference(binary: &str, dir: &Path) -> Self {
         let port = free_port();
         std::fs::create_dir_all(dir).expect("reference root");
-        let child = Command::new(binary)
+        let mut command = server_command(binary);
+        if let Ok(shim) = std::env::var("S3IPFS_REF_PRELOAD") {
+            command.env("LD_PRELOAD", shim);
+        }
+        let child = command
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
             .arg(dir)
             .stdout(Stdio::null())
@@ -234,29 +273,47 @@ fn measure(server: &Server) -> Vec<f64> {
         .collect()
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() -> ExitCode {
     let Ok(reference) = std::env::var("S3IPFS_REF_SERVER") else {
         eprintln!("S3IPFS_REF_SERVER must name the s3s-fs 0.17 binary (make bench installs it)");
         return ExitCode::FAILURE;
     };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gateway = Server::gateway(&dir.path().join("gateway"));
-    let gateway_figures = measure(&gateway);
-    let gateway_rss = gateway.peak_rss_mib();
-    drop(gateway);
-    let reference_server = Server::reference(&reference, &dir.path().join("s3s-fs"));
-    let reference_figures = measure(&reference_server);
-    let reference_rss = reference_server.peak_rss_mib();
+    if std::env::var("S3IPFS_REF_PRELOAD").is_err() {
+        eprintln!("warning: S3IPFS_REF_PRELOAD is unset: s3s-fs runs without TCP_NODELAY and its small requests wait");
+    }
+    pin_load_generator();
+    let mut gateway_figures: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
+    let mut reference_figures: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
+    let (mut gateway_rss, mut reference_rss) = (0f64, 0f64);
+    for round in 0..ROUNDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let gateway = Server::gateway(&dir.path().join("gateway"));
+        measure(&gateway).into_iter().enumerate().for_each(|(i, f)| gateway_figures[i].push(f));
+        gateway_rss = gateway_rss.max(gateway.peak_rss_mib());
+        drop(gateway);
+        let reference_server = Server::reference(&reference, &dir.path().join("s3s-fs"));
+        measure(&reference_server).into_iter().enumerate().for_each(|(i, f)| reference_figures[i].push(f));
+        reference_rss = reference_rss.max(reference_server.peak_rss_mib());
+        eprintln!("round {} of {ROUNDS} done", round + 1);
+    }
 
     println!("S3 load over loopback, same load generator, same run (ratio = s3ipfs / s3s-fs 0.17)");
+    println!("medians of {ROUNDS} alternating pairs; the ratio's range over the pairs in brackets");
     println!("{:<12} {:>14} {:>14} {:>8}", "case", "s3ipfs", "s3s-fs", "ratio");
     for (i, (label, _, size, conns, ops)) in CASES.iter().enumerate() {
         let unit = if *size == 4096 { "ops/s" } else { "MB/s" };
+        let ratios: Vec<f64> = gateway_figures[i].iter().zip(&reference_figures[i]).map(|(g, r)| g / r).collect();
+        let (low, high) = (ratios.iter().copied().fold(f64::MAX, f64::min), ratios.iter().copied().fold(0.0, f64::max));
         println!(
-            "{label:<12} {:>8.1} {unit:<5} {:>8.1} {unit:<5} {:>8.2}   ({ops} ops, {conns} connections)",
-            gateway_figures[i],
-            reference_figures[i],
-            gateway_figures[i] / reference_figures[i]
+            "{label:<12} {:>8.1} {unit:<5} {:>8.1} {unit:<5} {:>8.2} [{low:.2}–{high:.2}]  ({ops} ops, {conns} connections)",
+            median(gateway_figures[i].clone()),
+            median(reference_figures[i].clone()),
+            median(ratios),
         );
     }
     println!("peak RSS     {gateway_rss:>8.1} MiB   {reference_rss:>8.1} MiB");
