@@ -427,7 +427,7 @@ impl MetaStore for MemoryMeta {
         let mut found: Vec<StoredContent> = s
             .content
             .iter()
-            .filter(|(_, c)| collectable(c, cutoff))
+            .filter(|(_, c)| collectable(c, cutoff) || c.deleting)
             .map(|(cid, c)| StoredContent { cid: *cid, size: c.size })
             .filter(|c| after.is_none_or(|a| c.cid.to_bytes() > a.to_bytes()))
             .collect();
@@ -440,10 +440,12 @@ impl MetaStore for MemoryMeta {
         let mut s = self.lock()?;
         let marked = s.content.iter().filter(|(_, c)| c.deleting);
         let mut batch: Vec<StoredContent> = marked.map(|(cid, c)| StoredContent { cid: *cid, size: c.size }).collect();
-        let mut fresh: Vec<Cid> =
-            s.content.iter().filter(|(_, c)| collectable(c, cutoff)).map(|(cid, _)| *cid).collect();
-        fresh.sort_by_key(Cid::to_bytes);
-        fresh.truncate(limit.saturating_sub(batch.len()));
+        batch.sort_by_key(|c| c.cid.to_bytes());
+        batch.truncate(limit);
+        let mut fresh: Vec<(Option<SystemTime>, Cid)> =
+            s.content.iter().filter(|(_, c)| collectable(c, cutoff)).map(|(cid, c)| (c.zero_since, *cid)).collect();
+        fresh.sort_by_key(|(since, cid)| (*since, cid.to_bytes()));
+        let fresh: Vec<Cid> = fresh.into_iter().map(|(_, cid)| cid).take(limit - batch.len()).collect();
         for cid in fresh {
             if let Some(row) = s.content.get_mut(&cid) {
                 row.deleting = true;

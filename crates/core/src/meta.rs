@@ -210,8 +210,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError>;
     /// Releases a claim no write took over; releasing twice, or an unknown claim, is not an error.
     async fn release_claim(&self, claim: ClaimId) -> Result<(), MetaError>;
-    /// Content with no reference since before `cutoff`, not yet marked, with CIDs above `after` in byte order; at
-    /// most `limit` (what a dry run reports).
+    /// Content a collection with `cutoff` would delete: unreferenced since before `cutoff`, or marked by a collection
+    /// that has not finished; CIDs above `after` in byte order, at most `limit` (what a dry run reports).
     async fn collectable_content(
         &self,
         cutoff: SystemTime,

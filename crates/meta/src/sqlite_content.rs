@@ -46,13 +46,14 @@ pub(crate) fn take_claim(tx: &Transaction<'_>, claim: ClaimId, cid: &[u8]) -> Re
     Ok(())
 }
 
+/// Whether `cid` has a row, and whether garbage collection marked it: `None` (no row), `Some(marked)`.
+fn marked(tx: &Transaction<'_>, cid: &[u8]) -> Result<Option<bool>, MetaError> {
+    tx.query_row("SELECT deleting FROM content WHERE cid = ?1", params![cid], |r| r.get(0)).optional().map_err(backend)
+}
+
 /// Adds a reference to content already stored (a copy): `ContentGone` if it was collected or is being collected.
 pub(crate) fn add_ref_to_stored(tx: &Transaction<'_>, cid: &[u8], size: u64) -> Result<(), MetaError> {
-    let deleting: Option<bool> = tx
-        .query_row("SELECT deleting FROM content WHERE cid = ?1", params![cid], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    match deleting {
+    match marked(tx, cid)? {
         Some(false) => add_ref(tx, cid, size),
         _ => Err(MetaError::ContentGone),
     }
@@ -93,11 +94,7 @@ impl SqliteMeta {
         // Claims live as long as the process: a crash releases them on restart, so they need no fsync.
         self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
-            let deleting: Option<bool> = tx
-                .query_row("SELECT deleting FROM content WHERE cid = ?1", params![cid], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            if deleting == Some(true) {
+            if marked(&tx, &cid)? == Some(true) {
                 return Err(MetaError::ContentBusy);
             }
             add_ref(&tx, &cid, size)?;
@@ -138,7 +135,8 @@ impl SqliteMeta {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(move |conn| {
             let sql = format!(
-                "SELECT cid, size FROM content WHERE {COLLECTABLE} AND (?2 IS NULL OR cid > ?2) ORDER BY cid LIMIT ?3"
+                "SELECT cid, size FROM content WHERE ({COLLECTABLE} OR deleting = 1) AND (?2 IS NULL OR cid > ?2) \
+                 ORDER BY cid LIMIT ?3"
             );
             query_content(conn, &sql, &[&millis(cutoff), &after, &limit])
         })
@@ -187,7 +185,8 @@ impl SqliteMeta {
 
     pub(crate) async fn sql_acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, MetaError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.with(move |conn| {
+        // Leases are soft state: after a power failure every holder is gone anyway.
+        self.with_unsynced(move |conn| {
             let now = SystemTime::now();
             let changed = conn
                 .execute(
@@ -204,7 +203,7 @@ impl SqliteMeta {
 
     pub(crate) async fn sql_release_lease(&self, name: &str, holder: &str) -> Result<(), MetaError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.with(move |conn| {
+        self.with_unsynced(move |conn| {
             conn.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder])
                 .map_err(backend)?;
             Ok(())

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use s3ipfs_core::{Gateway, MetaStore};
@@ -123,10 +124,16 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting and waits for open connections to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
         let expiry = tokio::spawn(expire_multiparts(self.gateway.clone(), self.jobs.multipart_expiry));
-        let gc = tokio::spawn(collect_garbage(self.gateway.clone(), self.jobs.gc_grace, self.jobs.gc_interval));
+        let stop_gc = Arc::new(AtomicBool::new(false));
+        let gc = tokio::spawn(collect_garbage(self.gateway.clone(), self.jobs, Arc::clone(&stop_gc)));
         conn::serve(self.listener, self.front, self.tls, self.limits, shutdown).await;
         expiry.abort();
-        gc.abort();
+        // A collection stops between two deletions and gives its lease up, so the next start need not wait for it.
+        stop_gc.store(true, Ordering::Relaxed);
+        let gc_abort = gc.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), gc).await.is_err() {
+            gc_abort.abort();
+        }
     }
 }
 
@@ -145,16 +152,19 @@ async fn expire_multiparts(gateway: Gateway, expiry: Duration) {
     }
 }
 
-/// The garbage collector: every `interval`, deletes content unreferenced for longer than `grace`.
-async fn collect_garbage(gateway: Gateway, grace: Duration, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
+/// The garbage collector: every `gc_interval`, deletes content unreferenced for longer than `gc_grace`, until `stop`.
+async fn collect_garbage(gateway: Gateway, jobs: Jobs, stop: Arc<AtomicBool>) {
+    let mut ticks = tokio::time::interval(jobs.gc_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         ticks.tick().await;
-        match gateway.collect_garbage(grace).await {
-            Ok(Some(report)) if report.objects > 0 => {
-                tracing::info!(objects = report.objects, bytes = report.bytes, "garbage collected")
-            }
+        match gateway.collect_garbage(jobs.gc_grace, &stop).await {
+            Ok(Some(report)) if report.objects > 0 || report.failed > 0 => tracing::info!(
+                objects = report.objects,
+                bytes = report.bytes,
+                failed = report.failed,
+                "garbage collected"
+            ),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "garbage collection failed"),
         }

@@ -86,7 +86,12 @@ pub fn run_gc(args: &GcCommandArgs) -> Result<(), String> {
             println!("would delete {} content objects, {bytes} bytes", found.len());
             return Ok(());
         }
-        match gateway.collect_garbage(grace).await.map_err(|e| e.to_string())? {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        match gateway.collect_garbage(grace, &stop).await.map_err(|e| e.to_string())? {
+            Some(report) if report.failed > 0 => Err(format!(
+                "deleted {} content objects, {} bytes; {} could not be deleted (the next collection retries them)",
+                report.objects, report.bytes, report.failed
+            )),
             Some(report) => {
                 println!("deleted {} content objects, {} bytes", report.objects, report.bytes);
                 Ok(())

@@ -3,6 +3,8 @@
 //! forgotten; writers that want the same bytes meanwhile wait for the mark to clear (see the `meta` module's
 //! content lifecycle). One collector runs at a time, under a lease.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::meta::StoredContent;
@@ -11,8 +13,9 @@ use super::{Gateway, ServiceError};
 
 /// The lease collectors take, so that one replica (or `s3ipfs gc`) collects at a time.
 const LEASE: &str = "gc";
-/// How long a collector's lease lasts; renewed after every batch.
-const LEASE_TTL: Duration = Duration::from_secs(300);
+/// How long a collector's lease lasts; renewed before every deletion, so a collector that stalls for longer than
+/// this stops before deleting anything another collector may have taken over.
+const LEASE_TTL: Duration = Duration::from_secs(60);
 /// Content rows marked and deleted per batch.
 const BATCH: usize = 256;
 
@@ -23,6 +26,8 @@ pub struct GcReport {
     pub objects: u64,
     /// Their bytes.
     pub bytes: u64,
+    /// Content whose deletion failed: it stays marked, and the next collection tries again.
+    pub failed: u64,
 }
 
 impl GcReport {
@@ -37,7 +42,8 @@ fn cutoff(grace: Duration) -> SystemTime {
 }
 
 impl Gateway {
-    /// The content a collection with `grace` would delete now, in CID byte order (a dry run: nothing changes).
+    /// The content a collection with `grace` would delete now (including what an unfinished collection marked), in
+    /// CID byte order: a dry run, nothing changes.
     pub async fn collectable(&self, grace: Duration) -> Result<Vec<StoredContent>, ServiceError> {
         let cutoff = cutoff(grace);
         let mut found: Vec<StoredContent> = Vec::new();
@@ -51,35 +57,58 @@ impl Gateway {
         }
     }
 
-    /// Deletes content no version, part or claim has referenced for longer than `grace`. `None` when another
-    /// collector holds the lease. A deletion that fails leaves its content marked; the next collection retries it.
-    pub async fn collect_garbage(&self, grace: Duration) -> Result<Option<GcReport>, ServiceError> {
+    /// Deletes content no version, part or claim has referenced for longer than `grace`, until done or `stop` is set
+    /// (checked before each deletion). `None` when another collector holds the lease. A deletion that fails leaves
+    /// its content marked; the next collection retries it.
+    pub async fn collect_garbage(&self, grace: Duration, stop: &AtomicBool) -> Result<Option<GcReport>, ServiceError> {
         let holder = format!("{:032x}", rand::random::<u128>());
         if !self.meta.acquire_lease(LEASE, &holder, LEASE_TTL).await? {
             return Ok(None);
         }
-        let result = self.collect_batches(grace, &holder).await;
+        let result = self.collect_batches(grace, &holder, stop).await;
         let _ = self.meta.release_lease(LEASE, &holder).await;
         result.map(Some)
     }
 
-    async fn collect_batches(&self, grace: Duration, holder: &str) -> Result<GcReport, ServiceError> {
+    async fn collect_batches(
+        &self,
+        grace: Duration,
+        holder: &str,
+        stop: &AtomicBool,
+    ) -> Result<GcReport, ServiceError> {
         let mut report = GcReport::default();
+        let mut failed: HashSet<s3ipfs_cid::Cid> = HashSet::new();
         loop {
             let batch = self.meta.mark_collectable(cutoff(grace), BATCH).await?;
-            if batch.is_empty() {
+            if batch.iter().all(|c| failed.contains(&c.cid)) {
+                // Nothing left, or only what failed already in this run.
                 return Ok(report);
             }
-            for content in &batch {
-                self.content.delete(&content.cid).await?;
+            let mut deleted = Vec::with_capacity(batch.len());
+            let todo: Vec<StoredContent> = batch.into_iter().filter(|c| !failed.contains(&c.cid)).collect();
+            for content in &todo {
+                // A collector that lost its lease (it stalled for longer than the TTL) deletes nothing more.
+                if stop.load(Ordering::Relaxed) || !self.meta.acquire_lease(LEASE, holder, LEASE_TTL).await? {
+                    self.forget(&deleted, &mut report).await?;
+                    return Ok(report);
+                }
+                match self.content.delete(&content.cid).await {
+                    Ok(()) => deleted.push(*content),
+                    Err(_) => {
+                        failed.insert(content.cid);
+                        report.failed += 1;
+                    }
+                }
             }
-            let cids: Vec<_> = batch.iter().map(|c| c.cid).collect();
-            self.meta.forget_content(&cids).await?;
-            report.add(&batch);
-            // A collector that lost its lease (it stalled for longer than the TTL) stops before marking more.
-            if !self.meta.acquire_lease(LEASE, holder, LEASE_TTL).await? {
-                return Ok(report);
-            }
+            self.forget(&deleted, &mut report).await?;
         }
+    }
+
+    /// Forgets the rows of content whose bytes are deleted, and counts them.
+    async fn forget(&self, deleted: &[StoredContent], report: &mut GcReport) -> Result<(), ServiceError> {
+        let cids: Vec<_> = deleted.iter().map(|c| c.cid).collect();
+        self.meta.forget_content(&cids).await?;
+        report.add(deleted);
+        Ok(())
     }
 }
