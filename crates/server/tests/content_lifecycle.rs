@@ -73,6 +73,8 @@ struct Staged {
     after_finish: Arc<Gate>,
     before_delete: Arc<Gate>,
     jitter: bool,
+    /// Deletions of these CIDs fail (a disk error, a remote store refusing).
+    failing: Arc<std::sync::Mutex<Vec<Cid>>>,
 }
 
 async fn jitter(on: bool) {
@@ -123,6 +125,9 @@ impl ContentStore for Staged {
     async fn delete(&self, cid: &Cid) -> Result<(), ContentError> {
         jitter(self.jitter).await;
         self.before_delete.pass().await;
+        if self.failing.lock().expect("lock").contains(cid) {
+            return Err(ContentError::Io(std::io::Error::other("injected failure")));
+        }
         self.inner.delete(cid).await
     }
 }
@@ -134,6 +139,7 @@ struct World {
     bob: UserId,
     after_finish: Arc<Gate>,
     before_delete: Arc<Gate>,
+    failing: Arc<std::sync::Mutex<Vec<Cid>>>,
 }
 
 async fn world(dir: &Path) -> World {
@@ -144,8 +150,14 @@ async fn world_with(dir: &Path, jitter: bool) -> World {
     let meta: Arc<dyn MetaStore> = Arc::new(SqliteMeta::open(&dir.join("meta.sqlite")).expect("metadata"));
     let inner = LocalStore::open(dir.join("content")).await.expect("content store");
     let (after_finish, before_delete) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
-    let content =
-        Staged { inner, after_finish: Arc::clone(&after_finish), before_delete: Arc::clone(&before_delete), jitter };
+    let failing = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let content = Staged {
+        inner,
+        after_finish: Arc::clone(&after_finish),
+        before_delete: Arc::clone(&before_delete),
+        jitter,
+        failing: Arc::clone(&failing),
+    };
     let alice = meta.create_user("alice@example.com").await.expect("user").id;
     let bob = meta.create_user("bob@example.com").await.expect("user").id;
     let gw = Gateway::new(Arc::clone(&meta), Arc::new(content), Profile::KUBO_V1);
@@ -154,7 +166,11 @@ async fn world_with(dir: &Path, jitter: bool) -> World {
     gw.create_bucket(bob, &bucket("bob-uploads")).await.expect("bucket");
     gw.create_bucket(bob, &bucket("bob-versions")).await.expect("bucket");
     gw.set_versioning(bob, &bucket("bob-versions"), true).await.expect("versioning");
-    World { gw, meta, alice, bob, after_finish, before_delete }
+    World { gw, meta, alice, bob, after_finish, before_delete, failing }
+}
+
+async fn gc(w: &World, grace: Duration) -> Result<Option<s3ipfs_core::service::GcReport>, s3ipfs_core::ServiceError> {
+    w.gw.collect_garbage(grace, &AtomicBool::new(false)).await
 }
 
 async fn put(w: &World, user: UserId, b: &str, k: &str, data: &Bytes) -> bool {
@@ -273,7 +289,7 @@ async fn acknowledged_puts_survive_concurrent_aborts_replacements_expiry_and_gc(
         tokio::spawn(async move {
             let mut runs = 0u32;
             while running.load(Ordering::Relaxed) {
-                w.gw.collect_garbage(Duration::ZERO).await.expect("collection");
+                gc(&w, Duration::ZERO).await.expect("collection");
                 runs += 1;
                 tokio::task::yield_now().await;
             }
@@ -297,7 +313,7 @@ async fn acknowledged_puts_survive_concurrent_aborts_replacements_expiry_and_gc(
         assert_eq!(read(&w, w.alice, "alice-objects", k).await.as_deref(), Some(&p[..]), "{k} reads back");
     }
 
-    w.gw.collect_garbage(Duration::ZERO).await.expect("final collection").expect("lease");
+    gc(&w, Duration::ZERO).await.expect("final collection").expect("lease");
     let stored = stored_cids(&dir.path().join("content"));
     let named = named_cids(&w).await;
     assert_eq!(stored, named, "GC freed exactly the content nothing names");
@@ -320,7 +336,7 @@ async fn a_put_that_found_its_bytes_stored_keeps_them_when_their_holder_lets_go_
     // Alice's writer found the bytes stored and dropped its own copy; now bob lets go and GC runs.
     w.after_finish.reached.notified().await;
     w.gw.abort_multipart(w.bob, &bucket("bob-uploads"), &key("held"), &held).await.expect("abort");
-    let report = w.gw.collect_garbage(Duration::ZERO).await.expect("gc").expect("lease");
+    let report = gc(&w, Duration::ZERO).await.expect("gc").expect("lease");
     assert_eq!(report.objects, 0, "alice's claim holds the content");
     w.after_finish.released.notify_one();
     assert!(put.await.expect("task"), "acknowledged");
@@ -337,7 +353,7 @@ async fn a_put_of_bytes_gc_is_deleting_waits_and_stores_its_own_copy() {
     w.before_delete.armed.store(true, Ordering::SeqCst);
     let gc = tokio::spawn({
         let w = Arc::clone(&w);
-        async move { w.gw.collect_garbage(Duration::ZERO).await.expect("gc").expect("lease") }
+        async move { gc(&w, Duration::ZERO).await.expect("gc").expect("lease") }
     });
     // GC has marked the content and is about to delete it; alice stores the same bytes now.
     w.before_delete.reached.notified().await;
@@ -363,13 +379,13 @@ async fn content_is_kept_through_the_grace_period_and_deleted_after_it() {
     let content = dir.path().join("content");
     assert_eq!(stored_cids(&content).len(), 1);
 
-    let report = w.gw.collect_garbage(Duration::from_secs(3600)).await.expect("gc").expect("lease");
+    let report = gc(&w, Duration::from_secs(3600)).await.expect("gc").expect("lease");
     assert_eq!(report.objects, 0, "within the grace period nothing goes");
     let would = w.gw.collectable(Duration::ZERO).await.expect("dry run");
     assert_eq!((would.len(), would[0].size), (1, data.len() as u64), "a dry run reports it and its size");
     assert_eq!(stored_cids(&content).len(), 1, "a dry run deletes nothing");
 
-    let report = w.gw.collect_garbage(Duration::ZERO).await.expect("gc").expect("lease");
+    let report = gc(&w, Duration::ZERO).await.expect("gc").expect("lease");
     assert_eq!((report.objects, report.bytes), (1, data.len() as u64));
     assert!(stored_cids(&content).is_empty());
     let leftovers: Vec<_> = walk(&content.join("objects"));
@@ -379,12 +395,56 @@ async fn content_is_kept_through_the_grace_period_and_deleted_after_it() {
     assert_eq!(read(&w, w.alice, "alice-objects", "again").await.as_deref(), Some(&data[..]));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cancelled_after_its_claim_releases_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = Arc::new(world(dir.path()).await);
+    let p = payload(5);
+    w.after_finish.armed.store(true, Ordering::SeqCst);
+    let put = tokio::spawn({
+        let (w, p) = (Arc::clone(&w), p.clone());
+        async move { put(&w, w.alice, "alice-objects", "k", &p).await }
+    });
+    w.after_finish.reached.notified().await;
+    let cid = s3ipfs_cid::cid_of(Profile::KUBO_V1, &p);
+    assert_eq!(w.meta.content_refs(&cid).await.expect("refs"), 1, "the PUT holds its claim");
+    put.abort(); // the client went away
+    assert!(put.await.is_err(), "cancelled");
+    let released = async {
+        while w.meta.content_refs(&cid).await.expect("refs") > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), released).await.expect("the claim is released");
+    assert_eq!(gc(&w, Duration::ZERO).await.expect("gc").expect("lease").objects, 1, "and the content collected");
+}
+
+#[tokio::test]
+async fn a_deletion_that_fails_leaves_its_content_marked_and_the_rest_collected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = world(dir.path()).await;
+    for n in 0..3 {
+        assert!(put(&w, w.alice, "alice-objects", "k", &payload(n)).await);
+    }
+    w.gw.delete_object(w.alice, &bucket("alice-objects"), &key("k"), None).await.expect("delete");
+    let stuck = s3ipfs_cid::cid_of(Profile::KUBO_V1, &payload(1));
+    w.failing.lock().expect("lock").push(stuck);
+    let report = gc(&w, Duration::ZERO).await.expect("gc").expect("lease");
+    assert_eq!((report.objects, report.failed), (2, 1));
+    let dry = w.gw.collectable(Duration::from_secs(3600)).await.expect("dry run");
+    assert_eq!(dry.iter().map(|c| c.cid).collect::<Vec<_>>(), [stuck], "a dry run counts what is left marked");
+    w.failing.lock().expect("lock").clear();
+    let report = gc(&w, Duration::from_secs(3600)).await.expect("gc").expect("lease");
+    assert_eq!((report.objects, report.failed), (1, 0), "the next collection finishes it");
+    assert!(stored_cids(&dir.path().join("content")).is_empty());
+}
+
 #[tokio::test]
 async fn a_second_collector_waits_for_the_lease() {
     let dir = tempfile::tempdir().expect("temp dir");
     let w = world(dir.path()).await;
     assert!(w.meta.acquire_lease("gc", "another replica", Duration::from_secs(60)).await.expect("lease"));
-    assert_eq!(w.gw.collect_garbage(Duration::ZERO).await.expect("gc"), None);
+    assert_eq!(gc(&w, Duration::ZERO).await.expect("gc"), None);
     w.meta.release_lease("gc", "another replica").await.expect("release");
-    assert!(w.gw.collect_garbage(Duration::ZERO).await.expect("gc").is_some());
+    assert!(gc(&w, Duration::ZERO).await.expect("gc").is_some());
 }

@@ -85,27 +85,61 @@ impl Gateway {
         root: Cid,
         size: u64,
         nodes: Vec<Block>,
-    ) -> Result<ClaimId, ServiceError> {
+    ) -> Result<HeldClaim, ServiceError> {
         let claim = match self.claim(&root, size).await {
-            Ok(claim) => claim,
+            Ok(claim) => HeldClaim { meta: Arc::clone(&self.meta), claim, open: true },
             Err(err) => {
                 writer.abort().await;
                 return Err(err);
             }
         };
         if let Err(err) = writer.finish(root, nodes).await {
-            self.release(claim).await;
+            claim.release().await;
             return Err(err.into());
         }
         Ok(claim)
     }
+}
 
-    /// Releases a claim no write took over. A failure only delays collection: the next start releases it.
-    async fn release(&self, claim: ClaimId) {
-        let _ = self.meta.release_claim(claim).await;
+/// A claim a write holds until its commit takes it over. Dropped unfinished (the request was cancelled: the client
+/// went away), it is released in the background; a release that fails only delays collection until the next start.
+struct HeldClaim {
+    meta: Arc<dyn MetaStore>,
+    claim: ClaimId,
+    /// Whether the claim is still this value's to release.
+    open: bool,
+}
+
+impl HeldClaim {
+    /// The claim, for the commit that takes it over.
+    fn id(&self) -> ClaimId {
+        self.claim
+    }
+
+    /// The commit took the claim over: nothing to release.
+    fn taken(mut self) {
+        self.open = false;
+    }
+
+    /// Releases the claim: the write it belonged to failed.
+    async fn release(mut self) {
+        self.open = false;
+        let _ = self.meta.release_claim(self.claim).await;
     }
 }
 
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        if self.open
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (meta, claim) = (Arc::clone(&self.meta), self.claim);
+            runtime.spawn(async move {
+                let _ = meta.release_claim(claim).await;
+            });
+        }
+    }
+}
 /// Keeps interior nodes (the content store needs them); leaves are dropped, their bytes are the object itself.
 fn keep_node(nodes: &mut Vec<s3ipfs_cid::Block>, block: s3ipfs_cid::Block) {
     if block.kind == s3ipfs_cid::BlockKind::Node {

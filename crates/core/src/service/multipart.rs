@@ -47,10 +47,10 @@ fn check_part_number(number: u32) -> Result<(), ServiceError> {
     }
 }
 
-fn no_such_upload(err: MetaError) -> ServiceError {
-    match err {
-        MetaError::NoSuchUpload => ServiceError::NoSuchUpload,
-        other => other.into(),
+fn no_such_upload(err: impl Into<ServiceError>) -> ServiceError {
+    match err.into() {
+        ServiceError::Meta(MetaError::NoSuchUpload) => ServiceError::NoSuchUpload,
+        other => other,
     }
 }
 
@@ -181,11 +181,12 @@ impl Gateway {
             leaves: summary.leaves.unwrap_or_default(),
             modified_at: SystemTime::now(),
         };
-        if let Err(err) = self.meta.put_part(upload_id, &part, claim).await {
+        if let Err(err) = self.meta.put_part(upload_id, &part, claim.id()).await {
             // Aborted or expired while the part arrived: the part's content is released.
-            self.release(claim).await;
+            claim.release().await;
             return Err(no_such_upload(err));
         }
+        claim.taken();
         Ok(part)
     }
 
@@ -291,17 +292,17 @@ impl Gateway {
             };
             let mut new = new_version(bucket_row.versioning, VersionState::Committed(Box::new(meta)));
             new.condition = condition;
-            new.claim = Some(claim);
+            new.claim = Some(claim.id());
             new.completes = Some(upload_id.to_owned());
             match self.meta.commit_version(pending, new).await {
-                Ok(version) => Ok(version),
+                Ok(version) => {
+                    claim.taken();
+                    Ok(version)
+                }
                 Err(err) => {
-                    self.release(claim).await;
-                    Err(match err {
-                        // Aborted, expired or completed by another request meanwhile.
-                        MetaError::NoSuchUpload => ServiceError::NoSuchUpload,
-                        other => commit_error(other),
-                    })
+                    claim.release().await;
+                    // NoSuchUpload: aborted, expired or completed by another request meanwhile.
+                    Err(no_such_upload(commit_error(err)))
                 }
             }
         }

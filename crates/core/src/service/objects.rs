@@ -163,11 +163,14 @@ impl Gateway {
         };
         let mut new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
         new.condition = request.condition;
-        new.claim = Some(claim);
+        new.claim = Some(claim.id());
         match self.meta.commit_version(upload, new).await {
-            Ok(version) => Ok(version),
+            Ok(version) => {
+                claim.taken();
+                Ok(version)
+            }
             Err(err) => {
-                self.release(claim).await;
+                claim.release().await;
                 Err(commit_error(err))
             }
         }
