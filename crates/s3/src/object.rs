@@ -20,6 +20,7 @@ use crate::body;
 use crate::checksum::{self, Expected};
 use crate::convert::{self, bucket_name, object_key, timestamp, version_id};
 use crate::error::service_error;
+use crate::list::Encoding;
 
 /// A lookup failure, with the headers S3 adds for delete markers (`x-amz-delete-marker`, `x-amz-version-id`).
 fn lookup_error(err: ServiceError) -> S3Error {
@@ -291,6 +292,8 @@ impl S3Api {
             return Err(s3_error!(MalformedXML, "The request may name at most 1000 objects"));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        // Keys and version ids are echoed as sent; those XML cannot carry go out as character references.
+        let names = Encoding::of(None)?;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
@@ -301,8 +304,8 @@ impl S3Api {
             };
             match attempt.await {
                 Ok(outcome) if !quiet => deleted.push(DeletedObject {
-                    key: Some(object.key),
-                    version_id: object.version_id.clone(),
+                    key: Some(names.apply(&object.key)),
+                    version_id: object.version_id.as_deref().map(|v| names.apply(v)),
                     delete_marker: outcome.delete_marker.then_some(true),
                     delete_marker_version_id: outcome
                         .delete_marker
@@ -313,12 +316,12 @@ impl S3Api {
                 Err(err) => errors.push(s3s::dto::Error {
                     code: Some(err.code().as_str().to_owned()),
                     message: err.message().map(str::to_owned),
-                    key: Some(object.key),
-                    version_id: object.version_id,
+                    key: Some(names.apply(&object.key)),
+                    version_id: object.version_id.as_deref().map(|v| names.apply(v)),
                 }),
             }
         }
-        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+        Ok(names.respond(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
     }
 
     pub(crate) async fn op_copy_object(

@@ -65,13 +65,9 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`), when it is well formed.
+/// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`), when the scope has one.
 fn scope_region(credential: &str) -> Option<&str> {
-    let region = credential.split('/').nth(2)?;
-    let well_formed = !region.is_empty()
-        && region.len() <= 32
-        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    well_formed.then_some(region)
+    credential.split('/').nth(2)
 }
 
 /// AWS's answer to a request signed for another region: `AuthorizationHeaderMalformed` for header auth,
@@ -98,6 +94,8 @@ fn wrong_region(parts: &Parts, expected: &str) -> Option<Refusal> {
     if region == expected {
         return None;
     }
+    // Echoed in the message: bounded (the front's XML writer escapes it).
+    let region = &region[..region.floor_char_boundary(64)];
     let mut refusal = if presigned {
         Refusal::bad_request(
             "AuthorizationQueryParametersError",
@@ -150,6 +148,15 @@ mod tests {
         assert_eq!(refusal.code, "AuthorizationQueryParametersError");
         assert!(refusal.message.contains("the region 'eu-west-1' is wrong; expecting 'us-east-1'"));
         assert_eq!(check(&parts("/b/k?X-Amz-Credential=garbage", &[]), "us-east-1"), None, "left to s3s");
+    }
+
+    #[test]
+    fn any_other_region_is_refused_even_an_empty_or_uppercase_one() {
+        for region in ["", "US-EAST-1", "us_east_1", &"x".repeat(100)] {
+            let auth = format!("AWS4-HMAC-SHA256 Credential=AKID/20260101/{region}/s3/aws4_request, Signature=x");
+            let refusal = check(&parts("/b/k", &[("authorization", &auth)]), "us-east-1").expect(region);
+            assert_eq!(refusal.code, "AuthorizationHeaderMalformed");
+        }
     }
 
     #[test]
