@@ -227,7 +227,7 @@ async fn a_copy_names_the_same_content_as_a_new_version() {
     let w = world().await;
     w.gw.create_bucket(w.alice, &b("src")).await.expect("bucket");
     let source = put(&w, "src", "orig", b"shared bytes").await.expect("put");
-    let copy = w.gw.copy_object(w.alice, &source, &b("src"), &k("copy"), None).await.expect("copy");
+    let copy = w.gw.copy_object(w.alice, &source, &b("src"), &k("copy"), None, None).await.expect("copy");
     assert_eq!(copy.version.meta().and_then(|m| m.cid), source.meta().and_then(|m| m.cid));
     assert_eq!(w.gw.meta().content_refs(&source.meta().and_then(|m| m.cid).expect("cid")).await.expect("refs"), 2);
     assert_eq!(get(&w, "src", "copy").await.expect("get"), b"shared bytes");

@@ -110,6 +110,13 @@ impl Expected {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
+        // A checksum the client announced in `x-amz-trailer` and then did not send would go unchecked.
+        if let Some(missing) = self.trailer_algorithms.iter().find(|a| !trailer_values.iter().any(|(t, _)| t == *a)) {
+            return Err(ServiceError::InvalidRequest(format!(
+                "The {} trailer announced in x-amz-trailer was not sent.",
+                header_name(*missing)
+            )));
+        }
         for (algorithm, claimed) in self.values.iter().chain(trailer_values.iter()) {
             if computed.base64(*algorithm).as_deref() != Some(claimed.trim()) {
                 return Err(ServiceError::BadDigest(*algorithm));

@@ -141,6 +141,11 @@ pub fn non_negative(value: i32, argument: &str) -> S3Result<u32> {
     })
 }
 
+/// Whether the request's query names `param` (s3s reads an empty value as no value at all).
+pub fn query_has(uri: &http::Uri, param: &str) -> bool {
+    uri.query().unwrap_or_default().split('&').any(|pair| pair.split('=').next() == Some(param))
+}
+
 /// A part number from a request, 1 to 10000 (InvalidArgument otherwise).
 pub fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)

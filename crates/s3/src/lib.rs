@@ -12,6 +12,7 @@ pub mod front;
 mod list;
 mod multipart;
 mod object;
+mod options;
 
 use std::sync::Arc;
 

@@ -71,11 +71,6 @@ mod token {
     }
 }
 
-/// Whether the request's query names `param` (s3s reads an empty value as no value at all).
-fn query_has(uri: &http::Uri, param: &str) -> bool {
-    uri.query().unwrap_or_default().split('&').any(|pair| pair.split('=').next() == Some(param))
-}
-
 /// How names go out: URL-encoded when the client asked for it; otherwise as they are, but for characters XML cannot
 /// carry, which become character references as at AWS (see `front::xml_refs`).
 pub(crate) struct Encoding {
@@ -154,7 +149,7 @@ impl S3Api {
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let user = caller(&req)?;
         // s3s routes `list-type=2` to ListObjectsV2; any other list type reaches here.
-        if query_has(&req.uri, "list-type") {
+        if convert::query_has(&req.uri, "list-type") {
             return Err(s3_error!(InvalidArgument, "Invalid List Type specified in Request"));
         }
         let input = req.input;
@@ -191,7 +186,7 @@ impl S3Api {
         let input = req.input;
         let encoding = Encoding::of(input.encoding_type.as_ref())?;
         // An empty `continuation-token=` reaches here as no token: the raw query tells them apart.
-        let empty_token = query_has(&req.uri, "continuation-token");
+        let empty_token = convert::query_has(&req.uri, "continuation-token");
         let after = match &input.continuation_token {
             Some(token) => Some(token::decode(token)?),
             None if empty_token => return Err(token::invalid()),

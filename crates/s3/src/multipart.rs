@@ -19,6 +19,7 @@ use crate::convert::{self, bucket_name, object_key, part_number, timestamp};
 use crate::error::service_error;
 use crate::front::xml_representable;
 use crate::list::{self, Encoding};
+use crate::options;
 
 /// `bytes=first-last` of an UploadPartCopy, checked against the source size.
 fn copy_range(value: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
@@ -118,6 +119,7 @@ impl S3Api {
         let user = caller(&req)?;
         let input = req.input;
         let (bucket, key) = (bucket_name(&input.bucket)?, object_key(&input.key)?);
+        options::object_options!(input).check()?;
         let checksum = upload_checksum(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let headers = convert::stored_headers!(input);
         let user_meta = convert::user_meta(input.metadata)?;

@@ -21,6 +21,7 @@ use crate::checksum::{self, Expected};
 use crate::convert::{self, bucket_name, object_key, timestamp, version_id};
 use crate::error::service_error;
 use crate::list::Encoding;
+use crate::options;
 
 /// A lookup failure, with the headers S3 adds for delete markers (`x-amz-delete-marker`, `x-amz-version-id`).
 fn lookup_error(err: ServiceError) -> S3Error {
@@ -40,6 +41,12 @@ fn lookup_error(err: ServiceError) -> S3Error {
         s3_err.set_headers(headers);
     }
     s3_err
+}
+
+/// AWS's conditional deletes (`If-Match`, `x-amz-if-match-size`, …, and their DeleteObjects elements), which this
+/// gateway does not implement: refused rather than ignored, so a client's compare-and-delete never deletes blindly.
+fn conditional_delete() -> S3Error {
+    s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented")
 }
 
 /// Evaluates GET/HEAD preconditions in the order S3 documents.
@@ -158,7 +165,12 @@ macro_rules! present_as {
 impl S3Api {
     pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let user = caller(&req)?;
+        // s3s routes a PUT with `uploadId` but no `partNumber` here: storing it would overwrite the upload's key.
+        if convert::query_has(&req.uri, "uploadId") {
+            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        }
         let S3Request { input, headers, trailing_headers, .. } = req;
+        options::object_options!(input).check()?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let expected = Expected::from_put(&input, &headers, trailing_headers)?;
@@ -260,7 +272,27 @@ impl S3Api {
         let user = caller(&req)?;
         let i = &req.input;
         let addressed = addressed!(i);
-        let (_, presented) = self.present(user, addressed).await?;
+        let (_, mut presented) = self.present(user, addressed).await?;
+        // s3s applies the `response-*` overrides to GET only; HEAD answers them too.
+        let headers = &mut presented.headers;
+        let overrides = [
+            (&mut headers.content_type, &i.response_content_type),
+            (&mut headers.content_disposition, &i.response_content_disposition),
+            (&mut headers.content_encoding, &i.response_content_encoding),
+            (&mut headers.content_language, &i.response_content_language),
+            (&mut headers.cache_control, &i.response_cache_control),
+        ];
+        for (header, value) in overrides {
+            if value.is_some() {
+                header.clone_from(value);
+            }
+        }
+        if let Some(expires) = &i.response_expires {
+            let mut date = Vec::new();
+            if expires.format(s3s::dto::TimestampFormat::HttpDate, &mut date).is_ok() {
+                headers.expires = String::from_utf8(date).ok();
+            }
+        }
         Ok(S3Response::new(present_as!(HeadObjectOutput, presented)))
     }
 
@@ -270,6 +302,9 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let user = caller(&req)?;
         let input = req.input;
+        if input.if_match.is_some() || input.if_match_size.is_some() || input.if_match_last_modified_time.is_some() {
+            return Err(conditional_delete());
+        }
         let (bucket, key, id) =
             (bucket_name(&input.bucket)?, object_key(&input.key)?, version_id(input.version_id.as_deref())?);
         let outcome = self.gateway.delete_object(user, &bucket, &key, id.as_ref()).await.map_err(service_error)?;
@@ -298,6 +333,9 @@ impl S3Api {
         let mut errors = Vec::new();
         for object in input.delete.objects {
             let attempt = async {
+                if object.e_tag.is_some() || object.size.is_some() || object.last_modified_time.is_some() {
+                    return Err(conditional_delete());
+                }
                 let key = object_key(&object.key)?;
                 let id = version_id(object.version_id.as_deref())?;
                 self.gateway.delete_object(user, &bucket, &key, id.as_ref()).await.map_err(service_error)
@@ -330,6 +368,13 @@ impl S3Api {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let user = caller(&req)?;
         let input = req.input;
+        options::object_options!(input).check()?;
+        let condition = convert::write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+        };
         let CopySource::Bucket { bucket: src_bucket, key: src_key, version_id: src_version } = &input.copy_source
         else {
             return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
@@ -347,7 +392,6 @@ impl S3Api {
         .map_err(|e| if *e.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { e })?;
         let dst_bucket = bucket_name(&input.bucket)?;
         let dst_key = object_key(&input.key)?;
-        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let same_object = **src_bucket == *input.bucket && **src_key == *input.key;
         if same_object && !replace && src_version.is_none() {
             return Err(s3_error!(
@@ -362,7 +406,7 @@ impl S3Api {
         };
         let copy = self
             .gateway
-            .copy_object(user, &source.version, &dst_bucket, &dst_key, replacement)
+            .copy_object(user, &source.version, &dst_bucket, &dst_key, replacement, condition)
             .await
             .map_err(service_error)?;
         let meta = copy.version.meta().ok_or_else(|| s3_error!(InternalError))?;

@@ -230,7 +230,8 @@ impl Gateway {
     }
 
     /// Copies an object version to `dst_key` as a new version naming the same content (no bytes move). With
-    /// `replace`, the new version gets those headers and user metadata instead of the source's.
+    /// `replace`, the new version gets those headers and user metadata instead of the source's; `condition` applies
+    /// to the destination, decided in the commit.
     pub async fn copy_object(
         &self,
         user: UserId,
@@ -238,19 +239,22 @@ impl Gateway {
         dst_bucket: &BucketName,
         dst_key: &ObjectKey,
         replace: Option<(ObjectHeaders, BTreeMap<String, String>)>,
+        condition: Option<PutCondition>,
     ) -> Result<Located, ServiceError> {
         let bucket = self.bucket_for(user, dst_bucket).await?;
+        self.check_condition(&bucket, dst_key, condition.as_ref()).await?;
         let mut meta = source.meta().cloned().ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
         if let Some((headers, user_meta)) = replace {
             meta.headers = headers;
             meta.user_meta = user_meta;
         }
-        let new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
+        let mut new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
+        new.condition = condition;
         let version = match self.meta.append_version(&bucket.name, dst_key, new).await {
             Ok(version) => version,
             // The source was deleted and its content collected since it was read.
             Err(MetaError::ContentGone) => return Err(ServiceError::NoSuchKey { delete_marker: None }),
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(commit_error(err)),
         };
         Ok(Located { version, versioning: bucket.versioning })
     }
