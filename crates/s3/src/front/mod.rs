@@ -58,8 +58,9 @@ impl std::fmt::Debug for S3Front {
 /// Operations whose request body is streamed to the object (every other body is XML, read whole).
 const STREAMING_OPS: [&str; 3] = ["PutObject", "UploadPart", "PostObject"];
 
-/// The XML of an S3 error the front answers itself (no body for HEAD).
-fn refusal_response(refusal: &Refusal, method: &Method, request_id: &str) -> http::Response<Body> {
+/// The XML body of an S3 error: `Code`, `Message`, then `extra` elements in order (text escaped, control
+/// characters replaced).
+pub fn error_xml(code: &str, message: &str, extra: &[(&str, &str)]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
     let mut element = |name: &str, text: &str| {
         xml.push_str(&format!("<{name}>"));
@@ -74,13 +75,18 @@ fn refusal_response(refusal: &Refusal, method: &Method, request_id: &str) -> htt
         }
         xml.push_str(&format!("</{name}>"));
     };
-    element("Code", refusal.code);
-    element("Message", &refusal.message);
-    for (name, value) in &refusal.extra {
-        element(name, value);
-    }
-    element("RequestId", request_id);
+    element("Code", code);
+    element("Message", message);
+    extra.iter().for_each(|(name, value)| element(name, value));
     xml.push_str("</Error>");
+    xml
+}
+
+/// The response for an S3 error the front answers itself (no body for HEAD).
+fn refusal_response(refusal: &Refusal, method: &Method, request_id: &str) -> http::Response<Body> {
+    let mut extra: Vec<(&str, &str)> = refusal.extra.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    extra.push(("RequestId", request_id));
+    let xml = error_xml(refusal.code, &refusal.message, &extra);
     let body = if method == Method::HEAD { Body::empty() } else { Body::from(xml) };
     let mut response = http::Response::new(body);
     *response.status_mut() = refusal.status;
@@ -151,6 +157,13 @@ impl S3Front {
         if response.status() == StatusCode::INTERNAL_SERVER_ERROR && oversized_xml {
             return Ok(refusal_response(&too_big(), &method, request_id));
         }
+        // s3s answers a HEAD that names a range (or part) 200; AWS answers 206, as for the GET.
+        if method == Method::HEAD
+            && response.status() == StatusCode::OK
+            && response.headers().contains_key(http::header::CONTENT_RANGE)
+        {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
         if response.headers_mut().remove(CHAR_REFS_FLAG).is_some() {
             response = response.map(|body| Body::http_body(xml_refs::CharRefBody::new(body)));
         }
@@ -176,7 +189,8 @@ pub(crate) fn reads_xml_body(op: &str) -> bool {
     !STREAMING_OPS.contains(&op)
 }
 
-/// One line per request: debug for successes and client errors, ERROR (rate-limited) for server errors.
+/// One line per request: debug for successes and client errors (501 included), ERROR (rate-limited) for server
+/// errors.
 fn log_request(
     method: &Method,
     path: &str,
@@ -185,7 +199,8 @@ fn log_request(
     elapsed: Duration,
     request_id: &str,
 ) {
-    let suppressed = match status.is_server_error() {
+    // 501 NotImplemented answers a request for something this gateway does not do: the client's doing, not a fault.
+    let suppressed = match status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
         true => match SERVER_ERROR_LOG.admit() {
             Some(suppressed) => Some(suppressed),
             None => return,

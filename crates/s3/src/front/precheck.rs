@@ -41,6 +41,13 @@ pub(crate) fn check(parts: &Parts, region: &str) -> Option<Refusal> {
     if percent_decode(parts.uri.path()).is_none() {
         return Some(Refusal::bad_request("InvalidURI", "Couldn't parse the specified URI."));
     }
+    if two_auth_mechanisms(parts) {
+        return Some(Refusal::bad_request(
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string \
+             parameter or the Authorization header should be specified",
+        ));
+    }
     wrong_region(parts, region)
 }
 
@@ -63,6 +70,14 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// Whether a request carries both an `Authorization` header and a presigned URL's signature.
+fn two_auth_mechanisms(parts: &Parts) -> bool {
+    let presigned = parts.uri.query().unwrap_or_default().split('&').any(|pair| {
+        matches!(pair.split('=').next(), Some("X-Amz-Algorithm" | "X-Amz-Signature" | "Signature" | "AWSAccessKeyId"))
+    });
+    presigned && parts.headers.contains_key(http::header::AUTHORIZATION)
 }
 
 /// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`), when the scope has one.
@@ -166,6 +181,13 @@ mod tests {
             assert_eq!((refusal.code, refusal.message.as_str()), ("InvalidURI", "Couldn't parse the specified URI."));
         }
         assert_eq!(check(&parts("/b/a%20b%2F%C3%A9", &[]), "us-east-1"), None);
+    }
+
+    #[test]
+    fn a_presigned_url_with_an_authorization_header_is_refused() {
+        let refusal =
+            check(&parts("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256", &[("authorization", SIGNED_EU)]), "eu-west-1");
+        assert_eq!(refusal.map(|r| r.code), Some("InvalidArgument"));
     }
 
     #[test]
