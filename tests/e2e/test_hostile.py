@@ -381,3 +381,127 @@ def test_the_root_secret_is_printed_once_and_only_when_generated(tmp_path):
     everything = "".join(gw.banner) + gw.proc.stdout.read() + log.read_text()
     assert SECRET_KEY not in everything, "a secret the operator supplied is never printed"
     assert "admin@localhost" in everything
+
+
+# --- options, conditions and requests that must not be ignored -----------------------------------------------
+
+
+def test_delete_objects_of_keys_xml_cannot_carry_answers_with_references(gateway):
+    s3 = s3_client(gateway, retries={"max_attempts": 1})
+    s3.create_bucket(Bucket="delctl")
+    s3.put_object(Bucket="delctl", Key="del\x01me", Body=b"x")
+    status, _, body = signed_request(gateway, "POST", "/delctl?delete",
+                                     body=b"<Delete><Object><Key>del\x01me</Key></Object></Delete>")
+    assert status == 200 and b"<Key>del&#x1;me</Key>" in body, body
+    assert keys_of(s3, "delctl") == []
+
+
+@pytest.mark.parametrize("header,value,code,status", [
+    ("x-amz-object-lock-mode", "GOVERNANCE", "InvalidRequest", 400),
+    ("x-amz-server-side-encryption", "ROT13", "InvalidArgument", 400),
+    ("x-amz-server-side-encryption", "aws:kms", "NotImplemented", 501),
+    ("x-amz-server-side-encryption-customer-algorithm", "AES256", "NotImplemented", 501),
+    ("x-amz-storage-class", "FOO", "InvalidStorageClass", 400),
+    ("x-amz-acl", "evil", "InvalidArgument", 400),
+])
+def test_object_options_that_cannot_be_honoured_are_refused_not_ignored(gateway, header, value, code, status):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="opts")
+    s3.put_object(Bucket="opts", Key="src", Body=b"x")
+    for method, path, extra in [("PUT", "/opts/k", {}), ("POST", "/opts/k?uploads", {}),
+                                ("PUT", "/opts/copy", {"x-amz-copy-source": "opts/src"})]:
+        got, _, body = signed_request(gateway, method, path, headers={header: value, **extra}, body=b"")
+        assert (got, error_code_of(body)) == (status, code), (method, path, body)
+    assert keys_of(s3, "opts") == ["src"]
+    assert not s3.list_multipart_uploads(Bucket="opts").get("Uploads")
+    s3.put_object(Bucket="opts", Key="fine", Body=b"x", StorageClass="STANDARD_IA", ServerSideEncryption="AES256",
+                  ACL="private")
+
+
+def test_copy_conditions_on_the_destination_are_decided_like_a_put(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="copycond")
+    s3.put_object(Bucket="copycond", Key="src", Body=b"source")
+    s3.put_object(Bucket="copycond", Key="dst", Body=b"destination")
+    for headers, code in [({"If-None-Match": "*"}, "PreconditionFailed"), ({"If-Match": '"nope"'}, "PreconditionFailed")]:
+        status, _, body = signed_request(gateway, "PUT", "/copycond/dst",
+                                         headers={"x-amz-copy-source": "copycond/src", **headers})
+        assert status == 412 and error_code_of(body) == code, body
+    assert s3.get_object(Bucket="copycond", Key="dst")["Body"].read() == b"destination"
+    etag = s3.head_object(Bucket="copycond", Key="dst")["ETag"]
+    status, _, body = signed_request(gateway, "PUT", "/copycond/dst",
+                                     headers={"x-amz-copy-source": "copycond/src", "If-Match": etag})
+    assert status == 200, body
+    assert s3.get_object(Bucket="copycond", Key="dst")["Body"].read() == b"source"
+    status, _, body = signed_request(gateway, "PUT", "/copycond/dst",
+                                     headers={"x-amz-copy-source": "copycond/src",
+                                              "x-amz-metadata-directive": "EVIL"})
+    assert status == 400 and error_code_of(body) == "InvalidArgument", body
+
+
+def test_conditional_deletes_are_refused_not_ignored(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="delcond")
+    s3.put_object(Bucket="delcond", Key="k", Body=b"x")
+    for headers in [{"If-Match": '"nope"'}, {"x-amz-if-match-size": "999"}]:
+        status, _, body = signed_request(gateway, "DELETE", "/delcond/k", headers=headers)
+        assert status == 501 and error_code_of(body) == "NotImplemented", body
+    xml = b'<Delete><Object><Key>k</Key><ETag>"nope"</ETag></Object></Delete>'
+    status, _, body = signed_request(gateway, "POST", "/delcond?delete", body=xml)
+    assert status == 200 and b"<Code>NotImplemented</Code>" in body, body
+    assert keys_of(s3, "delcond") == ["k"]
+
+
+def test_a_trailer_announced_and_not_sent_is_refused(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="trailer")
+    data = b"announced a checksum " * 50
+    headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(data)), "x-amz-trailer": "x-amz-checksum-crc32"}
+    body = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    from botocore.awsrequest import AWSRequest
+    from conftest import sign
+    import http.client
+    request = sign(AWSRequest(method="PUT", url=f"{gateway.endpoint}/trailer/k", headers=headers),
+                   headers["x-amz-content-sha256"])
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    conn.request("PUT", "/trailer/k", body=body, headers={**dict(request.headers.items()),
+                                                          "Content-Length": str(len(body))})
+    response = conn.getresponse()
+    answer = response.read()
+    assert response.status == 400 and error_code_of(answer) == "InvalidRequest", answer
+    assert_absent(s3, "trailer", "k")
+
+
+def test_head_of_a_range_is_206_and_honours_response_overrides(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="headrange")
+    s3.put_object(Bucket="headrange", Key="k", Body=b"0123456789", ContentType="text/plain")
+    status, headers, _ = signed_request(gateway, "HEAD", "/headrange/k", headers={"Range": "bytes=2-4"})
+    assert status == 206 and headers["content-length"] == "3" and headers["content-range"] == "bytes 2-4/10"
+    status, headers, _ = signed_request(gateway, "HEAD", "/headrange/k?partNumber=1")
+    assert status == 206 and headers["content-length"] == "10"
+    status, headers, _ = signed_request(
+        gateway, "HEAD", "/headrange/k?response-content-type=image%2Fpng&response-cache-control=no-cache")
+    assert status == 200 and headers["content-type"] == "image/png" and headers["cache-control"] == "no-cache"
+
+
+def test_requests_that_would_be_misread_are_refused(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="misread")
+    s3.put_object(Bucket="misread", Key="k", Body=b"original")
+    status, _, body = signed_request(gateway, "PUT", "/misread/k?uploadId=abc", body=b"clobber")
+    assert status == 400 and error_code_of(body) == "InvalidArgument", "an UploadPart without its part number"
+    assert s3.get_object(Bucket="misread", Key="k")["Body"].read() == b"original"
+
+    presigner = s3_client(gateway, signature_version="s3v4")
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": "misread", "Key": "k"})
+    request = urllib.request.Request(url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400 and error_code_of(refused.value.read()) == "InvalidArgument"
+
+    many = {f"x-amz-meta-m{i}": "v" for i in range(200)} | {f"x-custom-{i}": "v" * 40 for i in range(100)}
+    status, _, body = signed_request(gateway, "PUT", "/misread/many", headers=many, body=b"x")
+    assert status == 400 and error_code_of(body) == "RequestHeaderSectionTooLarge", (status, body)
+    assert_absent(s3, "misread", "many")

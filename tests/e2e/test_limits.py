@@ -10,6 +10,7 @@ import resource
 import select
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -172,17 +173,18 @@ def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tm
     log = tmp_path / "gateway.log"
 
     def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+        # So low that even the smallest connection limit (16) runs out of descriptors first.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
 
     slow = ["--header-timeout-secs", "60", "--idle-timeout-secs", "60", "--stall-timeout-secs", "60"]
-    gw = Gateway(tmp_path / "data", [*slow, "--max-connections", "1000"],
-                 env={"RUST_LOG": "info"}, log=log, preexec_fn=low_limit)
+    gw = Gateway(tmp_path / "data", slow, env={"RUST_LOG": "info"}, log=log, preexec_fn=low_limit)
     try:
         s3 = s3_client(gw)
         s3.create_bucket(Bucket="fds")
         s3.put_object(Bucket="fds", Key="k", Body=b"x")
+        s3.close()
         socks = []
-        for _ in range(300):
+        for _ in range(100):
             try:
                 socks.append(socket.create_connection(("127.0.0.1", gw.port), timeout=2))
             except OSError:
@@ -200,11 +202,47 @@ def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tm
         served = False
         while time.time() < deadline and not served:
             try:
-                served = s3.get_object(Bucket="fds", Key="k")["Body"].read() == b"x"
+                served = s3_client(gw).get_object(Bucket="fds", Key="k")["Body"].read() == b"x"
             except Exception:
                 time.sleep(0.2)
         assert served, "serving again once descriptors freed up"
         assert log.stat().st_size < 64 * 1024
+    finally:
+        gw.stop()
+
+
+def test_a_connection_limit_above_what_open_files_allow_is_lowered(tmp_path):
+    log = tmp_path / "gateway.log"
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    gw = Gateway(tmp_path / "data", ["--max-connections", "1000"], env={"RUST_LOG": "info"}, log=log,
+                 preexec_fn=low_limit)
+    try:
+        assert "more connections than open files allow" in log.read_text()
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="lowered")
+        held = [connect(gw) for _ in range(150)]
+        results = []
+
+        def put(i):
+            try:
+                s3_client(gw, retries={"max_attempts": 1}).put_object(Bucket="lowered", Key=f"k{i}",
+                                                                      Body=os.urandom(600_000))
+                results.append(200)
+            except Exception as err:  # noqa: BLE001 (the status is what the test looks at)
+                results.append(getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode"))
+
+        threads = [threading.Thread(target=put, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 500 not in results, results
+        for sock in held:
+            sock.close()
+        assert "Too many open files" not in log.read_text()
     finally:
         gw.stop()
 

@@ -89,9 +89,19 @@ impl Application {
             _ => None,
         };
         let open_files = conn::raise_open_file_limit();
+        let affordable = conn::connections_for(open_files);
         let max_connections = match args.conn.max_connections {
-            0 => conn::connections_for(open_files),
-            n => n.min(1_000_000),
+            0 => affordable,
+            n if n > affordable => {
+                tracing::warn!(
+                    requested = n,
+                    open_files,
+                    max_connections = affordable,
+                    "more connections than open files allow: the limit is lowered"
+                );
+                affordable
+            }
+            n => n,
         };
         tracing::info!(open_files, max_connections, "connection limits");
         let limits = ConnLimits {
@@ -124,12 +134,12 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting and waits for open connections to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
         let expiry = tokio::spawn(expire_multiparts(self.gateway.clone(), self.jobs.multipart_expiry));
-        let stop_gc = Arc::new(AtomicBool::new(false));
+        let stop_gc = Arc::new(StopSignal::default());
         let gc = tokio::spawn(collect_garbage(self.gateway.clone(), self.jobs, Arc::clone(&stop_gc)));
         conn::serve(self.listener, self.front, self.tls, self.limits, shutdown).await;
         expiry.abort();
         // A collection stops between two deletions and gives its lease up, so the next start need not wait for it.
-        stop_gc.store(true, Ordering::Relaxed);
+        stop_gc.stop();
         let gc_abort = gc.abort_handle();
         if tokio::time::timeout(Duration::from_secs(5), gc).await.is_err() {
             gc_abort.abort();
@@ -152,13 +162,31 @@ async fn expire_multiparts(gateway: Gateway, expiry: Duration) {
     }
 }
 
-/// The garbage collector: every `gc_interval`, deletes content unreferenced for longer than `gc_grace`, until `stop`.
-async fn collect_garbage(gateway: Gateway, jobs: Jobs, stop: Arc<AtomicBool>) {
+/// Tells a background job to stop: a flag it checks while it works, and a wake-up while it waits.
+#[derive(Debug, Default)]
+struct StopSignal {
+    stopped: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl StopSignal {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
+/// The garbage collector: every `gc_interval`, deletes content unreferenced for longer than `gc_grace`, until
+/// stopped.
+async fn collect_garbage(gateway: Gateway, jobs: Jobs, stop: Arc<StopSignal>) {
     let mut ticks = tokio::time::interval(jobs.gc_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !stop.load(Ordering::Relaxed) {
-        ticks.tick().await;
-        match gateway.collect_garbage(jobs.gc_grace, &stop).await {
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = stop.wake.notified() => return,
+        }
+        match gateway.collect_garbage(jobs.gc_grace, &stop.stopped).await {
             Ok(Some(report)) if report.objects > 0 || report.failed > 0 => tracing::info!(
                 objects = report.objects,
                 bytes = report.bytes,
@@ -167,6 +195,9 @@ async fn collect_garbage(gateway: Gateway, jobs: Jobs, stop: Arc<AtomicBool>) {
             ),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "garbage collection failed"),
+        }
+        if stop.stopped.load(Ordering::Relaxed) {
+            return;
         }
     }
 }

@@ -4,13 +4,15 @@
 //!   (the open-file limit) backs off for a moment and is logged at most once a second.
 //! - Each connection: its TLS handshake and each request's headers must arrive within `header_timeout`; with no
 //!   request in flight it is closed after `idle_timeout` (also a client that sends nothing at all); a response the
-//!   client stops reading fails after `stall_timeout` (request bodies have the same limit in the S3 front).
+//!   client stops reading fails after `stall_timeout` (request bodies have the same limit in the S3 front), and a
+//!   connection with requests in flight that moves no byte for twice that (an HTTP/2 client withholding flow-control
+//!   credit) is closed.
 //! - Shutdown: listening stops, idle connections close, requests in flight finish (for up to [`DRAIN`]).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3ipfs_s3::S3Front;
 use s3ipfs_s3::front::LogThrottle;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep};
@@ -32,6 +34,10 @@ pub const DRAIN: Duration = Duration::from_secs(30);
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Accept errors logged per second at most.
 static ACCEPT_ERRORS: LogThrottle = LogThrottle::new(1);
+/// Concurrent HTTP/2 streams per connection (each may hold a file open).
+const H2_STREAMS: u32 = 32;
+/// Header fields per HTTP/1 request; the S3 front bounds the section's size (8 KiB) with S3's error.
+const H1_HEADERS: usize = 512;
 
 /// Connection limits and timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -118,13 +124,12 @@ pub async fn serve(
     }
 }
 
-/// Answers a connection over the limit with `503 SlowDown` (plain HTTP) and closes it.
+/// Answers a connection over the limit with `503 SlowDown` (plain HTTP; a TLS one is closed) and closes it.
 async fn refuse_busy(mut stream: TcpStream, tls: bool) {
     if tls {
         return;
     }
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your \
-                request rate.</Message></Error>";
+    let body = s3ipfs_s3::front::error_xml("SlowDown", "Please reduce your request rate.", &[]);
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nRetry-After: 1\r\n\
          Connection: close\r\n\r\n{body}",
@@ -132,7 +137,18 @@ async fn refuse_busy(mut stream: TcpStream, tls: bool) {
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Reading what the client sent before closing keeps the kernel from answering it with a reset, which
+        // would make the client miss the 503.
+        let mut sink = [0u8; 4096];
+        let mut left = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => left -= n.min(left),
+            }
+        }
+        Ok::<_, io::Error>(())
     })
     .await;
 }
@@ -164,13 +180,14 @@ where
     let activity = Arc::new(Activity::new());
     let service = Tracked { front, activity: Arc::clone(&activity) };
     let mut builder = ConnBuilder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let conn = builder.serve_connection(TokioIo::new(StallIo::new(io, limits.stall_timeout)), service);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_headers(H1_HEADERS);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(H2_STREAMS);
+    let io = StallIo { inner: io, timeout: limits.stall_timeout, stalled: None, activity: Arc::clone(&activity) };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing: Option<Instant> = None;
     loop {
-        let wake = closing.unwrap_or_else(|| activity.idle_deadline(limits.idle_timeout));
+        let wake = closing.unwrap_or_else(|| activity.deadline(&limits));
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(err) = done {
@@ -186,7 +203,7 @@ where
             () = tokio::time::sleep_until(wake) => {
                 match closing {
                     Some(_) => return,
-                    None if activity.idle_deadline(limits.idle_timeout) <= Instant::now() => {
+                    None if activity.deadline(&limits) <= Instant::now() => {
                         conn.as_mut().graceful_shutdown();
                         closing = Some(Instant::now() + CLOSE_GRACE);
                     }
@@ -197,15 +214,24 @@ where
     }
 }
 
-/// Requests in flight on a connection, and since when it has had none.
+/// Requests in flight on a connection, since when it has had none, and when it last moved a byte.
 struct Activity {
     in_flight: AtomicUsize,
     idle_since: Mutex<Instant>,
+    opened: Instant,
+    /// Milliseconds after `opened` of the last byte read or written, or response body frame produced.
+    progress_ms: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        Activity { in_flight: AtomicUsize::new(0), idle_since: Mutex::new(Instant::now()) }
+        let now = Instant::now();
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(now),
+            opened: now,
+            progress_ms: AtomicU64::new(0),
+        }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
@@ -213,12 +239,20 @@ impl Activity {
         InFlight(Arc::clone(self))
     }
 
-    /// When the connection will have been idle for `idle` (a request in flight postpones it by a full period).
-    fn idle_deadline(&self, idle: Duration) -> Instant {
+    /// Records that the connection moved data.
+    fn touch(&self) {
+        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.progress_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection is to be closed: `idle_timeout` after its last request ended, or, with requests in
+    /// flight, twice `stall_timeout` after it last moved data.
+    fn deadline(&self, limits: &ConnLimits) -> Instant {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
-            return Instant::now() + idle;
+            let progress = self.opened + Duration::from_millis(self.progress_ms.load(Ordering::Relaxed));
+            return progress + limits.stall_timeout * 2;
         }
-        self.idle_since.lock().map_or_else(|_| Instant::now(), |since| *since) + idle
+        self.idle_since.lock().map_or_else(|_| Instant::now(), |since| *since) + limits.idle_timeout
     }
 }
 
@@ -268,7 +302,11 @@ impl http_body::Body for TrackedBody {
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if poll.is_ready() {
+            self._in_flight.0.touch();
+        }
+        poll
     }
 
     fn is_end_stream(&self) -> bool {
@@ -280,22 +318,21 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-/// A connection whose writes fail once they have made no progress for `timeout` (a client that stopped reading).
+/// A connection whose writes fail once they have made no progress for `timeout` (a client that stopped reading),
+/// and which records every byte moved in its [`Activity`].
 struct StallIo<I> {
     inner: I,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    activity: Arc<Activity>,
 }
 
 impl<I> StallIo<I> {
-    fn new(inner: I, timeout: Duration) -> Self {
-        StallIo { inner, timeout, stalled: None }
-    }
-
     /// Passes a ready result through; on `Pending`, arms the stall timer and fails once it fires.
     fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if poll.is_ready() {
             self.stalled = None;
+            self.activity.touch();
             return poll;
         }
         let timeout = self.timeout;
@@ -309,7 +346,12 @@ impl<I> StallIo<I> {
 
 impl<I: AsyncRead + Unpin> AsyncRead for StallIo<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
     }
 }
 
@@ -358,7 +400,8 @@ mod tests {
     #[tokio::test]
     async fn a_write_the_client_never_reads_fails_after_the_stall_timeout() {
         let (client, server) = tokio::io::duplex(1024);
-        let mut io = StallIo::new(server, Duration::from_millis(50));
+        let activity = Arc::new(Activity::new());
+        let mut io = StallIo { inner: server, timeout: Duration::from_millis(50), stalled: None, activity };
         let started = Instant::now();
         let result = io.write_all(&[0u8; 64 * 1024]).await;
         assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));

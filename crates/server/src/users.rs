@@ -12,8 +12,37 @@ pub fn generate_key(user: &User) -> AccessKey {
     AccessKey { id: format!("GK{}", id.to_ascii_uppercase()), secret, user: user.id }
 }
 
+/// Why an email address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not an email address: one @ between a local part and a domain, at most 254 characters, no spaces or control characters"
+)]
+pub struct InvalidEmail;
+
+/// Checks the shape of an email address (no delivery is attempted).
+pub fn check_email(email: &str) -> Result<(), InvalidEmail> {
+    let shaped = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.')
+        });
+    if shaped { Ok(()) } else { Err(InvalidEmail) }
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The address is malformed.
+    #[error(transparent)]
+    Email(#[from] InvalidEmail),
+    /// The metadata store refused it (e.g. the address is taken).
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
 /// Registers `email` with a fresh key pair.
-pub async fn create_user(meta: &dyn MetaStore, email: &str) -> Result<AccessKey, MetaError> {
+pub async fn create_user(meta: &dyn MetaStore, email: &str) -> Result<AccessKey, CreateUserError> {
+    check_email(email)?;
     let user = meta.create_user(email).await?;
     let key = generate_key(&user);
     meta.add_access_key(&key).await?;
@@ -53,5 +82,21 @@ pub async fn ensure_root(meta: &dyn MetaStore, email: &str, keys: Option<(&str, 
             Ok(RootUser::Generated(key))
         }
         None => Ok(RootUser::Existing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_shaped_like_email_are_accepted() {
+        for good in ["a@b", "alice@example.com", "first.last+tag@sub.example.org"] {
+            assert_eq!(check_email(good), Ok(()), "{good}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in ["", "alice", "@example.com", "alice@", "a b@c", "a\u{1}@b", "a@b@c", "a@.b", long.as_str()] {
+            assert_eq!(check_email(bad), Err(InvalidEmail), "{bad:?}");
+        }
     }
 }
