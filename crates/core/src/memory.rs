@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
 use crate::meta::{ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId};
-use crate::model::{
-    AccessKey, Bucket, ConditionFailure, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning,
-};
+use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 #[derive(Debug)]
@@ -96,10 +94,7 @@ impl State {
         }
         let (bucket, key) = (self.rows[index].version.bucket.clone(), self.rows[index].version.key.clone());
         if let Some(condition) = &new.condition {
-            condition.check(self.latest(&bucket, &key).and_then(ObjectVersion::meta)).map_err(|f| match f {
-                ConditionFailure::NoCurrentObject => MetaError::NoSuchKey,
-                ConditionFailure::Mismatch => MetaError::PreconditionFailed,
-            })?;
+            condition.check(self.latest(&bucket, &key).and_then(ObjectVersion::meta))?;
         }
         if let Some(upload) = &new.completes
             && !self.multiparts.contains_key(upload)

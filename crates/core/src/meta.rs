@@ -125,6 +125,15 @@ pub enum MetaError {
     },
 }
 
+impl From<crate::model::ConditionFailure> for MetaError {
+    fn from(failure: crate::model::ConditionFailure) -> Self {
+        match failure {
+            crate::model::ConditionFailure::NoCurrentObject => MetaError::NoSuchKey,
+            crate::model::ConditionFailure::Mismatch => MetaError::PreconditionFailed,
+        }
+    }
+}
+
 /// Persistence of users, keys, buckets and version chains. See the module docs for the contract.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {

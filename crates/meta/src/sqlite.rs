@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use s3ipfs_cid::Cid;
 use s3ipfs_core::{
-    AccessKey, Bucket, BucketName, ClaimId, ConditionFailure, MetaError, MetaStore, MultipartUpload, NewVersion,
-    ObjectKey, ObjectVersion, StoredContent, UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
+    AccessKey, Bucket, BucketName, ClaimId, MetaError, MetaStore, MultipartUpload, NewVersion, ObjectKey,
+    ObjectVersion, StoredContent, UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
 };
 
 use crate::sqlite_content::{add_ref_to_stored, drop_ref, release_stale_claims, take_claim};
@@ -182,10 +182,7 @@ fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Resu
     }
     if let Some(condition) = &new.condition {
         let latest = latest_in(tx, &bucket, &key)?;
-        condition.check(latest.as_ref().and_then(ObjectVersion::meta)).map_err(|failure| match failure {
-            ConditionFailure::NoCurrentObject => MetaError::NoSuchKey,
-            ConditionFailure::Mismatch => MetaError::PreconditionFailed,
-        })?;
+        condition.check(latest.as_ref().and_then(ObjectVersion::meta))?;
     }
     if let Some(upload) = &new.completes {
         remove_upload(tx, upload)?;

@@ -48,11 +48,7 @@ fn classify(err: &(dyn std::error::Error + 'static)) -> S3Error {
         };
     }
     if err.downcast_ref::<crate::front::BodyStalled>().is_some() {
-        return s3_error!(
-            RequestTimeout,
-            "Your socket connection to the server was not read from or written to within the timeout period. Idle \
-             connections will be closed."
-        );
+        return S3Error::with_message(S3ErrorCode::RequestTimeout, crate::front::REQUEST_TIMEOUT);
     }
     if err.downcast_ref::<BodySizeLimitExceeded>().is_some() {
         return s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.");

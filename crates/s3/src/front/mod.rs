@@ -30,6 +30,10 @@ use stall::{BodyProgress, StallBody};
 /// The largest XML request body (CompleteMultipartUpload's limit at AWS; DeleteObjects' is a little lower).
 pub const XML_MAX_BODY: usize = 2_621_440;
 
+/// S3's message for a request whose client stopped sending (`RequestTimeout`).
+pub(crate) const REQUEST_TIMEOUT: &str = "Your socket connection to the server was not read from or written to within \
+     the timeout period. Idle connections will be closed.";
+
 /// Server-side failures logged per second at most; the next line logged says how many were dropped.
 pub(crate) static SERVER_ERROR_LOG: LogThrottle = LogThrottle::new(10);
 
@@ -141,19 +145,17 @@ impl S3Front {
         let progress = Arc::new(BodyProgress::default());
         let body = Body::http_body(StallBody::new(body, self.options.stall_timeout, Arc::clone(&progress)));
         let mut response = self.service.call(http::Request::from_parts(parts, body)).await?;
-        let replay_as = info.replay_as.lock().ok().and_then(|mut slot| slot.take());
-        if let (Some(mut parts), Some(user)) = (replay, replay_as) {
+        if let (Some(mut parts), Some(user)) = (replay, info.replay_as.get().copied()) {
             parts.extensions.insert(Replayed(user));
             response = self.service.call(http::Request::from_parts(parts, Body::empty())).await?;
         }
         let op = info.op.get().map(String::as_str);
         if response.status().is_server_error() && progress.stalled.load(Ordering::Relaxed) {
-            let message = "Your socket connection to the server was not read from or written to within the timeout \
-                           period. Idle connections will be closed.";
-            return Ok(refusal_response(&Refusal::bad_request("RequestTimeout", message), &method, request_id));
+            let refusal = Refusal::bad_request("RequestTimeout", REQUEST_TIMEOUT);
+            return Ok(refusal_response(&refusal, &method, request_id));
         }
-        let oversized_xml = progress.received.load(Ordering::Relaxed) > XML_MAX_BODY as u64
-            && op.is_some_and(|op| !STREAMING_OPS.contains(&op));
+        let oversized_xml =
+            progress.received.load(Ordering::Relaxed) > XML_MAX_BODY as u64 && op.is_some_and(reads_xml_body);
         if response.status() == StatusCode::INTERNAL_SERVER_ERROR && oversized_xml {
             return Ok(refusal_response(&too_big(), &method, request_id));
         }

@@ -4,7 +4,7 @@
 //! it, records the caller and stops it ([`RequestInfo`]); then the front sends it again without the `Range` and
 //! without the (already verified) signature, carrying the caller.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use http::request::Parts;
 use s3ipfs_core::UserId;
@@ -19,7 +19,7 @@ pub(crate) struct RequestInfo {
     /// Set by the front: this GET/HEAD carries a `Range` AWS ignores.
     pub range_ignored: bool,
     /// Set by the access check: the caller of a request to replay without its `Range`.
-    pub replay_as: Mutex<Option<UserId>>,
+    pub replay_as: OnceLock<UserId>,
 }
 
 /// The caller of a replayed request, whose signature the first pass verified (a request extension only the front
