@@ -40,6 +40,24 @@ def closed_by_server(sock, deadline):
     return False
 
 
+def open_file_limit(n):
+    """A preexec_fn giving the gateway an open-file limit of `n` (soft and hard: it cannot raise it)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
+def eventually(action, seconds):
+    """Retries `action` until it returns a true value or `seconds` pass; returns whether it did."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if action():
+                return True
+        except Exception:  # noqa: BLE001 (refused or reset while the server recovers: try again)
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def timed_get(s3, bucket, key):
     started = time.time()
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -157,13 +175,7 @@ def test_connections_over_the_limit_are_refused_with_503_and_served_again_later(
         assert closed_by_server(extra, time.time() + 5)
         for sock in held:
             sock.close()
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                s3.put_object(Bucket="limit", Key="k", Body=b"served")
-                break
-            except Exception:
-                time.sleep(0.2)
+        assert eventually(lambda: s3.put_object(Bucket="limit", Key="k", Body=b"served"), 5)
         assert s3.get_object(Bucket="limit", Key="k")["Body"].read() == b"served"
     finally:
         gw.stop()
@@ -171,13 +183,9 @@ def test_connections_over_the_limit_are_refused_with_503_and_served_again_later(
 
 def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tmp_path):
     log = tmp_path / "gateway.log"
-
-    def low_limit():
-        # So low that even the smallest connection limit (16) runs out of descriptors first.
-        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
-
     slow = ["--header-timeout-secs", "60", "--idle-timeout-secs", "60", "--stall-timeout-secs", "60"]
-    gw = Gateway(tmp_path / "data", slow, env={"RUST_LOG": "info"}, log=log, preexec_fn=low_limit)
+    # So low that even the smallest connection limit (16) runs out of descriptors first.
+    gw = Gateway(tmp_path / "data", slow, env={"RUST_LOG": "info"}, log=log, preexec_fn=open_file_limit(24))
     try:
         s3 = s3_client(gw)
         s3.create_bucket(Bucket="fds")
@@ -198,13 +206,7 @@ def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tm
         assert cpu_seconds(gw.proc.pid) - cpu < 1.0, "backing off, not spinning"
         for sock in socks:
             sock.close()
-        deadline = time.time() + 5
-        served = False
-        while time.time() < deadline and not served:
-            try:
-                served = s3_client(gw).get_object(Bucket="fds", Key="k")["Body"].read() == b"x"
-            except Exception:
-                time.sleep(0.2)
+        served = eventually(lambda: s3_client(gw).get_object(Bucket="fds", Key="k")["Body"].read() == b"x", 5)
         assert served, "serving again once descriptors freed up"
         assert log.stat().st_size < 64 * 1024
     finally:
@@ -213,12 +215,8 @@ def test_at_the_open_file_limit_the_server_backs_off_logs_little_and_recovers(tm
 
 def test_a_connection_limit_above_what_open_files_allow_is_lowered(tmp_path):
     log = tmp_path / "gateway.log"
-
-    def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
     gw = Gateway(tmp_path / "data", ["--max-connections", "1000"], env={"RUST_LOG": "info"}, log=log,
-                 preexec_fn=low_limit)
+                 preexec_fn=open_file_limit(256))
     try:
         assert "more connections than open files allow" in log.read_text()
         s3 = s3_client(gw)

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use s3ipfs_cid::{Block, Cid, Profile};
 
 use crate::content::{ContentStore, ContentWriter};
-use crate::meta::{ClaimId, MetaError, MetaStore};
+use crate::meta::{ClaimId, MetaError, MetaStore, NewVersion, UploadId};
+use crate::model::ObjectVersion;
 
 pub use error::ServiceError;
 pub use gc::GcReport;
@@ -98,6 +99,28 @@ impl Gateway {
             return Err(err.into());
         }
         Ok(claim)
+    }
+}
+
+impl Gateway {
+    /// Commits the pending version `upload` as `new`, which takes `claim` over; a refused commit releases it.
+    async fn commit_claimed(
+        &self,
+        upload: UploadId,
+        mut new: NewVersion,
+        claim: HeldClaim,
+    ) -> Result<ObjectVersion, ServiceError> {
+        new.claim = Some(claim.id());
+        match self.meta.commit_version(upload, new).await {
+            Ok(version) => {
+                claim.taken();
+                Ok(version)
+            }
+            Err(err) => {
+                claim.release().await;
+                Err(objects::commit_error(err))
+            }
+        }
     }
 }
 

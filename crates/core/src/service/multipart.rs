@@ -17,7 +17,7 @@ use crate::model::{
 use crate::names::{BucketName, ObjectKey, UserId};
 
 use super::multipart_checksum::{CompleteClaims, CompletedPart, check_part, object_checksum, part_checksums};
-use super::objects::{commit_error, new_version};
+use super::objects::new_version;
 use super::{Gateway, Located, ServiceError, import_into, keep_node, stream_body};
 
 /// A joined object before it is kept: its writer, root CID, size and interior nodes.
@@ -292,19 +292,9 @@ impl Gateway {
             };
             let mut new = new_version(bucket_row.versioning, VersionState::Committed(Box::new(meta)));
             new.condition = condition;
-            new.claim = Some(claim.id());
             new.completes = Some(upload_id.to_owned());
-            match self.meta.commit_version(pending, new).await {
-                Ok(version) => {
-                    claim.taken();
-                    Ok(version)
-                }
-                Err(err) => {
-                    claim.release().await;
-                    // NoSuchUpload: aborted, expired or completed by another request meanwhile.
-                    Err(no_such_upload(commit_error(err)))
-                }
-            }
+            // NoSuchUpload: aborted, expired or completed by another request meanwhile.
+            self.commit_claimed(pending, new, claim).await.map_err(no_such_upload)
         }
         .await;
         match committed {

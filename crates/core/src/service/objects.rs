@@ -163,17 +163,7 @@ impl Gateway {
         };
         let mut new = new_version(bucket.versioning, VersionState::Committed(Box::new(meta)));
         new.condition = request.condition;
-        new.claim = Some(claim.id());
-        match self.meta.commit_version(upload, new).await {
-            Ok(version) => {
-                claim.taken();
-                Ok(version)
-            }
-            Err(err) => {
-                claim.release().await;
-                Err(commit_error(err))
-            }
-        }
+        self.commit_claimed(upload, new, claim).await
     }
 
     /// The version a GET/HEAD addresses: the latest, or the one named by `version_id`.
