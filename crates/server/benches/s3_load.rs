@@ -201,7 +201,9 @@ fn pin_load_generator() {
 impl Server {
     fn gateway(dir: &Path) -> Self {
         let port = free_port();
-        let child = server_command(env!("CARGO_BIN_EXE_s3ipfs"))
+        // Another build of the gateway (an earlier commit, for an A/B comparison) when S3IPFS_BENCH_GATEWAY names it.
+        let binary = std::env::var("S3IPFS_BENCH_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_s3ipfs").to_owned());
+        let child = server_command(&binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
             .env("S3IPFS_ROOT_ACCESS_KEY", ACCESS)
