@@ -55,6 +55,9 @@ def test_disk_usage_returns_to_its_baseline_after_everything_is_deleted(tmp_path
                 s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
             s3.delete_bucket(Bucket=bucket)
         assert wait_for(lambda: stored(gw) == baseline, 2 + 1 + 10), f"left on disk: {stored(gw)}"
+        content = gw.data_dir / "content"
+        assert [p.name for p in (content / "objects").iterdir()] == [], "no emptied shard directory is left"
+        assert sorted(p.name for p in content.iterdir()) == ["objects", "tmp"]
     finally:
         assert gw.stop() == 0
 

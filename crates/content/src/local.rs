@@ -56,6 +56,26 @@ fn nodes_path(object: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+impl LocalWriter {
+    /// Moves the finished upload (and its interior nodes as a CAR) into place under `target`, unless the same
+    /// content is already there (identical bytes by construction: same CID).
+    async fn place(&self, target: &Path, dir: &Path, car: Option<&[u8]>) -> Result<(), ContentError> {
+        if fs::try_exists(target).await? {
+            fs::remove_file(&self.path).await?;
+            return Ok(());
+        }
+        if let Some(car) = car {
+            let tmp_nodes = nodes_path(&self.path);
+            let mut out = File::create(&tmp_nodes).await?;
+            out.write_all(car).await?;
+            out.sync_all().await?;
+            fs::rename(&tmp_nodes, nodes_path(target)).await?;
+        }
+        fs::rename(&self.path, target).await?;
+        sync_dir(dir).await
+    }
+}
+
 /// An upload into `tmp/`.
 struct LocalWriter {
     store: LocalStore,
@@ -86,25 +106,25 @@ impl ContentWriter for LocalWriter {
         drop(file);
         let target = self.store.object_path(&root);
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_else(|| self.store.root.clone());
-        fs::create_dir_all(&dir).await?;
-        if fs::try_exists(&target).await? {
-            // Already stored: identical bytes by construction (same CID).
-            fs::remove_file(&self.path).await?;
-            return Ok(());
-        }
-        if !nodes.is_empty() {
+        let car = if nodes.is_empty() {
+            None
+        } else {
             let mut car = CarWriter::new(Vec::new(), &[root])?;
             for node in &nodes {
                 car.write_block(&node.cid, &node.data)?;
             }
-            let tmp_nodes = nodes_path(&self.path);
-            let mut out = File::create(&tmp_nodes).await?;
-            out.write_all(&car.finish()?).await?;
-            out.sync_all().await?;
-            fs::rename(&tmp_nodes, nodes_path(&target)).await?;
+            Some(car.finish()?)
+        };
+        // Garbage collection removes a shard directory it empties; if that happens between creating the directory
+        // and renaming into it, the rename finds no directory and is tried again.
+        let mut attempts = 0;
+        loop {
+            fs::create_dir_all(&dir).await?;
+            match self.place(&target, &dir, car.as_deref()).await {
+                Err(ContentError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                placed => return placed,
+            }
         }
-        fs::rename(&self.path, &target).await?;
-        sync_dir(&dir).await
     }
 
     async fn abort(mut self: Box<Self>) {
@@ -166,12 +186,17 @@ impl ContentStore for LocalStore {
 
     async fn delete(&self, cid: &Cid) -> Result<(), ContentError> {
         let path = self.object_path(cid);
-        for file in [nodes_path(&path), path] {
+        for file in [nodes_path(&path), path.clone()] {
             match fs::remove_file(&file).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        // An emptied shard directory goes too, so a store whose content is all deleted is back to its first size
+        // (a writer that meanwhile created it again recreates it, see `finish`; a non-empty one stays).
+        if let Some(shard) = path.parent() {
+            let _ = fs::remove_dir(shard).await;
         }
         Ok(())
     }
@@ -213,6 +238,18 @@ mod tests {
         assert!(suite::read_all(&store, &cids[0], 0..700_000).await.expect("read") == data);
         assert_eq!(files_under(&dir.path().join("objects")).await.len(), 2, "one data file and its nodes");
         assert!(files_under(&dir.path().join("tmp")).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn deleting_the_last_content_of_a_shard_removes_its_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let cid = suite::store_bytes(&store, &[5u8; 300_000]).await;
+        store.delete(&cid).await.expect("delete");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("objects")).expect("objects").collect();
+        assert!(left.is_empty(), "no empty shard directory is left: {left:?}");
+        let again = suite::store_bytes(&store, &[5u8; 300_000]).await;
+        assert!(suite::read_all(&store, &again, 0..300_000).await.expect("read") == vec![5u8; 300_000]);
     }
 
     #[tokio::test]
