@@ -5,7 +5,7 @@
 //! - Each connection: its TLS handshake and each request's headers must arrive within `header_timeout`; with no
 //!   request in flight it is closed after `idle_timeout` (also a client that sends nothing at all); a response the
 //!   client stops reading fails after `stall_timeout` (request bodies have the same limit in the S3 front), and a
-//!   connection with requests in flight that moves no byte for twice that (an HTTP/2 client withholding flow-control
+//!   connection sending a response that moves no byte for twice that (an HTTP/2 client withholding flow-control
 //!   credit) is closed.
 //! - Shutdown: listening stops, idle connections close, requests in flight finish (for up to [`DRAIN`]).
 
@@ -217,6 +217,8 @@ where
 /// Requests in flight on a connection, since when it has had none, and when it last moved a byte.
 struct Activity {
     in_flight: AtomicUsize,
+    /// Requests whose response is being sent (its body exists).
+    responding: AtomicUsize,
     idle_since: Mutex<Instant>,
     opened: Instant,
     /// Milliseconds after `opened` of the last byte read or written, or response body frame produced.
@@ -228,6 +230,7 @@ impl Activity {
         let now = Instant::now();
         Activity {
             in_flight: AtomicUsize::new(0),
+            responding: AtomicUsize::new(0),
             idle_since: Mutex::new(now),
             opened: now,
             progress_ms: AtomicU64::new(0),
@@ -245,12 +248,17 @@ impl Activity {
         self.progress_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// When the connection is to be closed: `idle_timeout` after its last request ended, or, with requests in
-    /// flight, twice `stall_timeout` after it last moved data.
+    /// When the connection is to be closed: with a response being sent, twice `stall_timeout` after it last moved
+    /// data; with requests in flight whose responses are not ready (the server is still working: a large
+    /// CompleteMultipartUpload), not before a full idle period from now; otherwise `idle_timeout` after its last
+    /// request ended.
     fn deadline(&self, limits: &ConnLimits) -> Instant {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
+        if self.responding.load(Ordering::SeqCst) > 0 {
             let progress = self.opened + Duration::from_millis(self.progress_ms.load(Ordering::Relaxed));
             return progress + limits.stall_timeout * 2;
+        }
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return Instant::now() + limits.idle_timeout;
         }
         self.idle_since.lock().map_or_else(|_| Instant::now(), |since| *since) + limits.idle_timeout
     }
@@ -258,6 +266,24 @@ impl Activity {
 
 /// A request in flight, until its response body is done or dropped.
 struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    /// The response is ready: from now on the connection must move its bytes.
+    fn responding(self) -> Responding {
+        self.0.touch();
+        self.0.responding.fetch_add(1, Ordering::SeqCst);
+        Responding(self)
+    }
+}
+
+/// A request whose response is being sent.
+struct Responding(InFlight);
+
+impl Drop for Responding {
+    fn drop(&mut self) {
+        self.0.0.responding.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -286,7 +312,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
         let front = self.front.clone();
         Box::pin(async move {
             let response = front.call(req).await?;
-            Ok(response.map(|inner| TrackedBody { inner, _in_flight: in_flight }))
+            Ok(response.map(|inner| TrackedBody { inner, sending: in_flight.responding() }))
         })
     }
 }
@@ -294,7 +320,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
 /// A response body that keeps its request counted as in flight until it is sent or dropped.
 struct TrackedBody {
     inner: s3s::Body,
-    _in_flight: InFlight,
+    sending: Responding,
 }
 
 impl http_body::Body for TrackedBody {
@@ -304,7 +330,7 @@ impl http_body::Body for TrackedBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let poll = Pin::new(&mut self.inner).poll_frame(cx);
         if poll.is_ready() {
-            self._in_flight.0.touch();
+            self.sending.0.0.touch();
         }
         poll
     }
@@ -395,6 +421,28 @@ mod tests {
         assert_eq!(connections_for(20_000), 9_968);
         assert_eq!(connections_for(1_048_576), 10_000);
         assert_eq!(connections_for(32), 16);
+    }
+
+    #[test]
+    fn a_connection_is_timed_out_by_its_idle_period_or_by_a_stalled_response_but_not_while_the_server_works() {
+        let limits = ConnLimits {
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(10),
+            max_connections: 1,
+        };
+        let activity = Arc::new(Activity::new());
+        let idle = activity.deadline(&limits);
+        assert!(idle <= activity.opened + Duration::from_secs(30));
+        let request = activity.begin();
+        std::thread::sleep(Duration::from_millis(20));
+        let working = activity.deadline(&limits);
+        assert!(working >= Instant::now() + Duration::from_secs(29), "a request being worked on postpones it");
+        let response = request.responding();
+        let sending = activity.deadline(&limits);
+        assert!(sending <= Instant::now() + Duration::from_secs(20), "a response must keep moving");
+        drop(response);
+        assert!(activity.deadline(&limits) >= Instant::now() + Duration::from_secs(29), "idle again, from now");
     }
 
     #[tokio::test]
