@@ -36,12 +36,14 @@ test: test-deps
 	$(CARGO) build $(CARGO_FLAGS) -p s3ipfs-server
 	env -u AWS_CA_BUNDLE S3IPFS_BIN=$(BIN) PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q tests/e2e
 
-## test-deps: python3 (CID vector inputs), a venv with aws-cli v1, boto3 and pytest; from Debian: rclone, s3cmd, restic,
+## test-deps: python3 (CID vector inputs), a venv with aws-cli v1, boto3, pytest and h2 (kept in step with
+## tests/e2e/requirements.txt); from Debian: rclone, s3cmd, restic,
 ## aws-cli v2 (package awscli, /usr/bin/aws), curl, openssl.
 test-deps:
 	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	@test -f "$(S3IPFS_CID_VECTORS)/vectors.tsv" || { echo "missing $(S3IPFS_CID_VECTORS)/vectors.tsv"; exit 1; }
-	@test -x "$(VENV)/bin/pytest" || { python3 -m venv "$(VENV)" && "$(VENV)/bin/pip" install -q -r tests/e2e/requirements.txt; }
+	@cmp -s tests/e2e/requirements.txt "$(VENV)/requirements.txt" || { python3 -m venv "$(VENV)" && \
+	  "$(VENV)/bin/pip" install -q -r tests/e2e/requirements.txt && cp tests/e2e/requirements.txt "$(VENV)/requirements.txt"; }
 	@for tool in rclone s3cmd restic curl openssl /usr/bin/aws; do command -v $$tool >/dev/null || missing=1; done; \
 	  [ -z "$$missing" ] || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone s3cmd restic awscli curl openssl; }

@@ -386,14 +386,21 @@ def test_the_root_secret_is_printed_once_and_only_when_generated(tmp_path):
 # --- options, conditions and requests that must not be ignored -----------------------------------------------
 
 
-def test_delete_objects_of_keys_xml_cannot_carry_answers_with_references(gateway):
+def test_delete_objects_refuses_bodies_that_are_not_well_formed_and_answers_cr_as_a_reference(gateway):
     s3 = s3_client(gateway, retries={"max_attempts": 1})
     s3.create_bucket(Bucket="delctl")
     s3.put_object(Bucket="delctl", Key="del\x01me", Body=b"x")
+    s3.put_object(Bucket="delctl", Key="cr\rkey", Body=b"x")
+    # A raw control character makes the XML not well-formed: refused, as AWS refuses it, and nothing is deleted.
     status, _, body = signed_request(gateway, "POST", "/delctl?delete",
                                      body=b"<Delete><Object><Key>del\x01me</Key></Object></Delete>")
-    assert status == 200 and b"<Key>del&#x1;me</Key>" in body, body
-    assert keys_of(s3, "delctl") == []
+    assert status == 400 and error_code_of(body) == "MalformedXML", body
+    assert sorted(keys_of(s3, "delctl")) == ["cr\rkey", "del\x01me"]
+    # A carriage return sent as a reference (as AWS documents) is deleted, and named the same way in the answer.
+    status, _, body = signed_request(gateway, "POST", "/delctl?delete",
+                                     body=b"<Delete><Object><Key>cr&#13;key</Key></Object></Delete>")
+    assert status == 200 and b"<Key>cr&#xd;key</Key>" in body, body
+    assert keys_of(s3, "delctl") == ["del\x01me"]
 
 
 @pytest.mark.parametrize("header,value,code,status", [
@@ -505,3 +512,33 @@ def test_requests_that_would_be_misread_are_refused(gateway):
     status, _, body = signed_request(gateway, "PUT", "/misread/many", headers=many, body=b"x")
     assert status == 400 and error_code_of(body) == "RequestHeaderSectionTooLarge", (status, body)
     assert_absent(s3, "misread", "many")
+
+
+@pytest.mark.parametrize("method,path", [
+    ("DELETE", "/subres/k?acl"), ("DELETE", "/subres/k?retention"), ("PUT", "/subres/k?torrent"),
+    ("PUT", "/subres/k?restore"), ("PUT", "/subres/k?uploads"), ("DELETE", "/subres?versioning"),
+    ("DELETE", "/subres?versions"), ("DELETE", "/subres?location"),
+])
+def test_a_sub_resource_without_that_method_neither_deletes_nor_overwrites(gateway, method, path):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="subres")
+    s3.put_object(Bucket="subres", Key="k", Body=b"original")
+    status, _, body = signed_request(gateway, method, path, body=b"replacement" if method == "PUT" else b"")
+    assert status == 405 and error_code_of(body) == "MethodNotAllowed", body
+    assert s3.get_object(Bucket="subres", Key="k")["Body"].read() == b"original"
+
+
+def test_writes_asking_for_what_this_gateway_does_not_do_are_refused(gateway):
+    s3 = s3_client(gateway)
+    s3.create_bucket(Bucket="append")
+    s3.put_object(Bucket="append", Key="k", Body=b"ORIGINAL")
+    status, _, body = signed_request(gateway, "PUT", "/append/k", headers={"x-amz-write-offset-bytes": "8"},
+                                     body=b"MORE")
+    assert status == 501 and error_code_of(body) == "NotImplemented", body
+    assert s3.get_object(Bucket="append", Key="k")["Body"].read() == b"ORIGINAL"
+    for headers, code in [({"x-amz-bucket-object-lock-enabled": "true"}, "NotImplemented"),
+                          ({"x-amz-acl": "bogus"}, "InvalidArgument"),
+                          ({"x-amz-object-ownership": "Bogus"}, "InvalidArgument")]:
+        status, _, body = signed_request(gateway, "PUT", "/newbucket", headers=headers)
+        assert error_code_of(body) == code, (headers, body)
+        assert "newbucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]

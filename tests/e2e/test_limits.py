@@ -291,13 +291,95 @@ def test_user_create_beside_a_running_server_breaks_no_upload(tmp_path):
         gw.stop()
 
 
-def start_partial_put_of(gateway, bucket, key, total):
-    """A signed PUT declaring `total` bytes, of which the first MiB is sent; returns (socket, bytes sent)."""
+def start_partial_put_of(gateway, bucket, key, total, sent=1 << 20):
+    """A signed PUT declaring `total` bytes, of which the first `sent` are sent; returns (socket, bytes sent)."""
     path = f"/{bucket}/{key}"
     request = sign(AWSRequest(method="PUT", url=gateway.endpoint + path, headers={"Content-Length": str(total)}),
                    "UNSIGNED-PAYLOAD")
     sock = connect(gateway)
     head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host")
-    sock.sendall(head.encode() + b"\r\n" + b"x" * (1 << 20))
-    return sock, 1 << 20
+    sock.sendall(head.encode() + b"\r\n" + b"x" * sent)
+    return sock, sent
+
+
+def h2_gets(gateway, path, streams):
+    """Opens an HTTP/2 connection (prior knowledge) that grants no flow-control window, sends `streams` signed GETs
+    of `path` and never reads a body; returns (socket, connection, the events received in the first second)."""
+    import h2.config
+    import h2.connection
+    import h2.settings
+    from botocore.auth import S3SigV4Auth
+    from botocore.credentials import Credentials
+    from conftest import ACCESS_KEY, SECRET_KEY
+
+    sock = connect(gateway)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    sock.sendall(conn.data_to_send())
+    for _ in range(streams):
+        request = AWSRequest(method="GET", url=gateway.endpoint + path, headers={})
+        S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+        headers = [(":method", "GET"), (":path", path), (":scheme", "http"),
+                   (":authority", f"127.0.0.1:{gateway.port}")]
+        headers += [(k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"]
+        conn.send_headers(conn.get_next_available_stream_id(), headers, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    events, deadline = [], time.time() + 1
+    while time.time() < deadline:
+        ready, _, _ = select.select([sock], [], [], 0.1)
+        if ready:
+            data = sock.recv(65536)
+            if not data:
+                break
+            events += conn.receive_data(data)
+            sock.sendall(conn.data_to_send())
+    return sock, conn, events
+
+
+def test_http2_streams_count_against_the_request_limit_and_a_stalled_one_is_closed(tmp_path):
+    import h2.events
+
+    gw = Gateway(tmp_path / "data", [*FAST, "--max-connections", "20"])
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="streams")
+        s3.put_object(Bucket="streams", Key="big", Body=os.urandom(8 << 20))
+        baseline = gw.open_fds()
+        held = [h2_gets(gw, "/streams/big", 8) for _ in range(4)]  # 32 streams wanted, 20 requests allowed
+        statuses = [dict(e.headers).get(":status") for _, _, events in held for e in events
+                    if isinstance(e, h2.events.ResponseReceived)]
+        assert statuses.count("200") == 20 and statuses.count("503") == 12, statuses
+        assert gw.open_fds() <= baseline + 4 + 20 + 5, "a file per request in flight, no more"
+        # The stalled responses move no byte: their connections are closed within twice the stall timeout.
+        assert all(closed_by_server(sock, time.time() + 2 * 2 + 2 + 5) for sock, _, _ in held)
+        assert timed_get(s3, "streams", "big")[1] is not None
+    finally:
+        gw.stop()
+
+
+def test_uploads_cancelled_at_any_point_leave_no_temp_file(tmp_path):
+    gw = Gateway(tmp_path / "data")
+    try:
+        s3 = s3_client(gw)
+        s3.create_bucket(Bucket="cancel")
+
+        def cancel(i):
+            for j in range(10):
+                total = 300 * 1024
+                # From a fifth of the body to all of it: the last ones reset while the server stores the upload.
+                sent = min(total, int(total * (0.2 + 0.15 * j)))
+                sock, _ = start_partial_put_of(gw, "cancel", f"k{i}-{j}", total, sent=sent)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.close()  # a reset, at a different point of the body each time
+
+        threads = [threading.Thread(target=cancel, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        tmp = gw.data_dir / "content" / "tmp"
+        assert eventually(lambda: not list(tmp.iterdir()), 10), f"left in tmp: {list(tmp.iterdir())}"
+    finally:
+        gw.stop()

@@ -81,6 +81,8 @@ struct LocalWriter {
     store: LocalStore,
     path: PathBuf,
     file: Option<File>,
+    /// The upload was moved into place (or found stored): nothing of it is left in `tmp/`.
+    placed: bool,
 }
 
 async fn sync_dir(dir: &Path) -> Result<(), ContentError> {
@@ -122,7 +124,11 @@ impl ContentWriter for LocalWriter {
             fs::create_dir_all(&dir).await?;
             match self.place(&target, &dir, car.as_deref()).await {
                 Err(ContentError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
-                placed => return placed,
+                Ok(()) => {
+                    self.placed = true;
+                    return Ok(());
+                }
+                failed => return failed,
             }
         }
     }
@@ -130,14 +136,18 @@ impl ContentWriter for LocalWriter {
     async fn abort(mut self: Box<Self>) {
         self.file.take();
         let _ = fs::remove_file(&self.path).await;
+        self.placed = true;
     }
 }
 
 impl Drop for LocalWriter {
     fn drop(&mut self) {
-        // Dropped mid-upload (client went away): the temp file must not linger.
-        if self.file.take().is_some() {
+        // Dropped before it was placed (the client went away, even in the middle of `finish`): nothing it wrote to
+        // `tmp/` may linger.
+        if !self.placed {
+            self.file.take();
             let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(nodes_path(&self.path));
         }
     }
 }
@@ -148,7 +158,7 @@ impl ContentStore for LocalStore {
         let name = format!("{:032x}", rand::random::<u128>());
         let path = self.root.join("tmp").join(name);
         let file = File::create(&path).await?;
-        Ok(Box::new(LocalWriter { store: self.clone(), path, file: Some(file) }))
+        Ok(Box::new(LocalWriter { store: self.clone(), path, file: Some(file), placed: false }))
     }
 
     async fn read(&self, cid: &Cid, range: Range<u64>) -> Result<ByteStream, ContentError> {
@@ -238,6 +248,33 @@ mod tests {
         assert!(suite::read_all(&store, &cids[0], 0..700_000).await.expect("read") == data);
         assert_eq!(files_under(&dir.path().join("objects")).await.len(), 2, "one data file and its nodes");
         assert!(files_under(&dir.path().join("tmp")).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_writer_dropped_in_the_middle_of_finishing_leaves_nothing_in_tmp() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let data = vec![6u8; 700_000];
+        let mut importer = s3ipfs_cid::Importer::new(s3ipfs_cid::Profile::KUBO_V1);
+        let mut nodes = Vec::new();
+        importer
+            .write_all(&data, |b| {
+                if b.kind == s3ipfs_cid::BlockKind::Node {
+                    nodes.push(b);
+                }
+                Ok::<_, ()>(())
+            })
+            .expect("import");
+        let (last, summary) = importer.finish();
+        nodes.extend(last.into_iter().filter(|b| b.kind == s3ipfs_cid::BlockKind::Node));
+        let mut writer = store.writer().await.expect("writer");
+        writer.write(Bytes::from(data)).await.expect("write");
+        // Cancelled at its first await inside `finish` (the client went away while the file was being synced).
+        let mut finishing = writer.finish(summary.root, nodes);
+        assert!(futures::poll!(finishing.as_mut()).is_pending());
+        drop(finishing);
+        let left = files_under(&dir.path().join("tmp")).await;
+        assert!(left.is_empty(), "the cancelled upload left nothing: {left:?}");
     }
 
     #[tokio::test]

@@ -14,6 +14,11 @@ use crate::access::caller;
 use crate::convert::{bucket_name, timestamp};
 use crate::error::service_error;
 
+/// Canned ACLs S3 defines for buckets (accepted; buckets are always private to their owner).
+const BUCKET_ACLS: [&str; 4] = ["private", "public-read", "public-read-write", "authenticated-read"];
+/// Object ownership settings S3 defines (accepted: objects always belong to the bucket's owner).
+const OWNERSHIPS: [&str; 3] = ["BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"];
+
 impl S3Api {
     pub(crate) async fn op_list_buckets(
         &self,
@@ -42,6 +47,15 @@ impl S3Api {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let user = caller(&req)?;
         let name = bucket_name(&req.input.bucket)?;
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(s3_error!(NotImplemented, "Object Lock is not supported"));
+        }
+        if req.input.acl.as_ref().is_some_and(|acl| !BUCKET_ACLS.contains(&acl.as_str())) {
+            return Err(s3_error!(InvalidArgument, "Invalid canned ACL"));
+        }
+        if req.input.object_ownership.as_ref().is_some_and(|o| !OWNERSHIPS.contains(&o.as_str())) {
+            return Err(s3_error!(InvalidArgument, "Invalid x-amz-object-ownership header"));
+        }
         let wanted =
             req.input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
         if let Some(region) = wanted.filter(|r| !r.is_empty() && *r != self.region) {

@@ -20,6 +20,7 @@ use crate::body;
 use crate::checksum::{self, Expected};
 use crate::convert::{self, bucket_name, object_key, timestamp, version_id};
 use crate::error::service_error;
+use crate::front::xml_well_formed;
 use crate::list::Encoding;
 use crate::options;
 
@@ -171,6 +172,10 @@ impl S3Api {
         }
         let S3Request { input, headers, trailing_headers, .. } = req;
         options::object_options!(input).check()?;
+        if input.write_offset_bytes.is_some() {
+            // An append (S3 Express): storing the body as the whole object would lose what was there.
+            return Err(s3_error!(NotImplemented, "Appending to an object is not supported"));
+        }
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let expected = Expected::from_put(&input, &headers, trailing_headers)?;
@@ -325,6 +330,14 @@ impl S3Api {
         self.gateway.bucket_for(user, &bucket).await.map_err(service_error)?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "The request may name at most 1000 objects"));
+        }
+        // Such a key can only have arrived as a raw character, which makes the body not well-formed XML: AWS refuses
+        // it, and an answer naming the key could not be parsed by the client either.
+        if input.delete.objects.iter().any(|o| !xml_well_formed(&o.key)) {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         // Keys and version ids are echoed as sent; those XML cannot carry go out as character references.

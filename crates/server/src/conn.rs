@@ -1,7 +1,8 @@
 //! Serving connections so that a client that stalls or floods cannot starve the others.
 //!
-//! - Accepting: at most `max_connections` are served; more are answered `503 SlowDown` and closed. An accept error
-//!   (the open-file limit) backs off for a moment and is logged at most once a second.
+//! - Accepting: at most `max_connections` are served; more are answered `503 SlowDown` and closed. As many requests
+//!   may be in flight over all connections (HTTP/2 multiplexes them); one more is answered `503 SlowDown`. An
+//!   accept error (the open-file limit) backs off for a moment and is logged at most once a second.
 //! - Each connection: its TLS handshake and each request's headers must arrive within `header_timeout`; with no
 //!   request in flight it is closed after `idle_timeout` (also a client that sends nothing at all); a response the
 //!   client stops reading fails after `stall_timeout` (request bodies have the same limit in the S3 front), and a
@@ -25,7 +26,7 @@ use s3ipfs_s3::S3Front;
 use s3ipfs_s3::front::LogThrottle;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 
 /// How long shutdown waits for requests in flight.
@@ -35,7 +36,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Accept errors logged per second at most.
 static ACCEPT_ERRORS: LogThrottle = LogThrottle::new(1);
 /// Concurrent HTTP/2 streams per connection (each may hold a file open).
-const H2_STREAMS: u32 = 32;
+const H2_STREAMS: u32 = 8;
 /// Header fields per HTTP/1 request; the S3 front bounds the section's size (8 KiB) with S3's error.
 const H1_HEADERS: usize = 512;
 
@@ -75,6 +76,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // Each request in flight may hold a file open: over all connections, no more than the descriptor budget allows.
+    let requests = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
@@ -88,9 +91,10 @@ pub async fn serve(
                 backoff = Duration::ZERO;
                 match Arc::clone(&permits).try_acquire_owned() {
                     Ok(permit) => {
-                        let (front, tls, stopping) = (front.clone(), tls.clone(), stopping.clone());
+                        let service = Tracked { front: front.clone(), requests: Arc::clone(&requests), activity: None };
+                        let (tls, stopping) = (tls.clone(), stopping.clone());
                         tokio::spawn(async move {
-                            serve_connection(stream, peer, front, tls, limits, stopping).await;
+                            serve_connection(stream, peer, service, tls, limits, stopping).await;
                             drop(permit);
                         });
                     }
@@ -156,7 +160,7 @@ async fn refuse_busy(mut stream: TcpStream, tls: bool) {
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    front: S3Front,
+    service: Tracked,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnLimits,
     stopping: watch::Receiver<bool>,
@@ -164,21 +168,26 @@ async fn serve_connection(
     // Small requests and responses must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
     match tls {
-        None => serve_io(stream, peer, front, limits, stopping).await,
+        None => serve_io(stream, peer, service, limits, stopping).await,
         Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => serve_io(stream, peer, front, limits, stopping).await,
+            Ok(Ok(stream)) => serve_io(stream, peer, service, limits, stopping).await,
             Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         },
     }
 }
 
-async fn serve_io<I>(io: I, peer: SocketAddr, front: S3Front, limits: ConnLimits, mut stopping: watch::Receiver<bool>)
-where
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    mut service: Tracked,
+    limits: ConnLimits,
+    mut stopping: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
-    let service = Tracked { front, activity: Arc::clone(&activity) };
+    service.activity = Some(Arc::clone(&activity));
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_headers(H1_HEADERS);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(H2_STREAMS);
@@ -187,7 +196,9 @@ where
     tokio::pin!(conn);
     let mut closing: Option<Instant> = None;
     loop {
-        let wake = closing.unwrap_or_else(|| activity.deadline(&limits));
+        // Looked at again at least every half stall timeout: a response may start stalling while the watchdog sleeps.
+        let recheck = Instant::now() + (limits.stall_timeout / 2).max(Duration::from_millis(100));
+        let wake = closing.unwrap_or_else(|| activity.deadline(&limits).min(recheck));
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(err) = done {
@@ -295,11 +306,23 @@ impl Drop for InFlight {
     }
 }
 
-/// The S3 front, counting requests in flight on its connection.
+/// The S3 front, counting requests in flight on its connection and over all connections.
 #[derive(Clone)]
 struct Tracked {
     front: S3Front,
-    activity: Arc<Activity>,
+    requests: Arc<Semaphore>,
+    /// The connection's; set when the connection starts.
+    activity: Option<Arc<Activity>>,
+}
+
+/// `503 SlowDown`, for a request over the server's limit.
+fn slow_down() -> http::Response<s3s::Body> {
+    let xml = s3ipfs_s3::front::error_xml("SlowDown", "Please reduce your request rate.", &[]);
+    let mut response = http::Response::new(s3s::Body::from(xml));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    response
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
@@ -308,19 +331,26 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let in_flight = self.activity.begin();
+        let in_flight = self.activity.as_ref().map(Activity::begin);
+        let permit = Arc::clone(&self.requests).try_acquire_owned().ok();
         let front = self.front.clone();
         Box::pin(async move {
-            let response = front.call(req).await?;
-            Ok(response.map(|inner| TrackedBody { inner, sending: in_flight.responding() }))
+            let response = match permit {
+                Some(_) => front.call(req).await?,
+                None => slow_down(),
+            };
+            let sending = in_flight.map(InFlight::responding);
+            Ok(response.map(|inner| TrackedBody { inner, sending, _permit: permit }))
         })
     }
 }
 
-/// A response body that keeps its request counted as in flight until it is sent or dropped.
+/// A response body that keeps its request counted as in flight (on its connection and over all of them) until it
+/// is sent or dropped.
 struct TrackedBody {
     inner: s3s::Body,
-    sending: Responding,
+    sending: Option<Responding>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl http_body::Body for TrackedBody {
@@ -329,8 +359,10 @@ impl http_body::Body for TrackedBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let poll = Pin::new(&mut self.inner).poll_frame(cx);
-        if poll.is_ready() {
-            self.sending.0.0.touch();
+        if poll.is_ready()
+            && let Some(sending) = &self.sending
+        {
+            sending.0.0.touch();
         }
         poll
     }
@@ -354,11 +386,14 @@ struct StallIo<I> {
 }
 
 impl<I> StallIo<I> {
-    /// Passes a ready result through; on `Pending`, arms the stall timer and fails once it fires.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// Passes a ready result through (recording progress when bytes moved: a flush with nothing to send is not
+    /// progress); on `Pending`, arms the stall timer and fails once it fires.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
         if poll.is_ready() {
             self.stalled = None;
-            self.activity.touch();
+            if moved {
+                self.activity.touch();
+            }
             return poll;
         }
         let timeout = self.timeout;
@@ -384,7 +419,8 @@ impl<I: AsyncRead + Unpin> AsyncRead for StallIo<I> {
 impl<I: AsyncWrite + Unpin> AsyncWrite for StallIo<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch(cx, poll)
+        let moved = matches!(poll, Poll::Ready(Ok(n)) if n > 0);
+        self.watch(cx, poll, moved)
     }
 
     fn poll_write_vectored(
@@ -393,7 +429,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallIo<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch(cx, poll)
+        let moved = matches!(poll, Poll::Ready(Ok(n)) if n > 0);
+        self.watch(cx, poll, moved)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -402,12 +439,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallIo<I> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, poll)
+        self.watch(cx, poll, false)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
-        self.watch(cx, poll)
+        self.watch(cx, poll, false)
     }
 }
 

@@ -22,7 +22,9 @@ pub use stall::BodyStalled;
 pub use throttle::LogThrottle;
 
 pub(crate) use replay::{Replayed, RequestInfo};
-pub(crate) use xml_refs::{FLAG as CHAR_REFS_FLAG, escape as xml_escape, representable as xml_representable};
+pub(crate) use xml_refs::{
+    FLAG as CHAR_REFS_FLAG, escape as xml_escape, representable as xml_representable, well_formed as xml_well_formed,
+};
 
 use precheck::Refusal;
 use stall::{BodyProgress, StallBody};

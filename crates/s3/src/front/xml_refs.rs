@@ -18,8 +18,19 @@ pub(crate) const FLAG: &str = "x-s3ipfs-char-refs";
 const MARK: char = '\u{FDD0}';
 const MARK_UTF8: [u8; 3] = [0xEF, 0xB7, 0x90];
 
+/// Characters XML 1.0 does not allow at all (not even as a reference).
+fn illegal(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// Characters written as references: the illegal ones, and a carriage return (a parser reads a raw one as `\n`).
 fn needs_reference(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{D}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+    illegal(c) || c == '\r'
+}
+
+/// Whether well-formed XML could have carried `text` (what a parsed request body can honestly contain).
+pub(crate) fn well_formed(text: &str) -> bool {
+    !text.chars().any(illegal)
 }
 
 /// `text` when XML 1.0 can carry it as it is, `None` otherwise.
