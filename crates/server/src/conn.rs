@@ -23,11 +23,11 @@ use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3ipfs_s3::S3Front;
-use s3ipfs_s3::front::LogThrottle;
+use s3ipfs_s3::front::{LogThrottle, StallTimer};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// How long shutdown waits for requests in flight.
 pub const DRAIN: Duration = Duration::from_secs(30);
@@ -191,7 +191,7 @@ async fn serve_io<I>(
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_headers(H1_HEADERS);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(H2_STREAMS);
-    let io = StallIo { inner: io, timeout: limits.stall_timeout, stalled: None, activity: Arc::clone(&activity) };
+    let io = StallIo { inner: io, timer: StallTimer::new(limits.stall_timeout), activity: Arc::clone(&activity) };
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut closing: Option<Instant> = None;
@@ -380,8 +380,7 @@ impl http_body::Body for TrackedBody {
 /// and which records every byte moved in its [`Activity`].
 struct StallIo<I> {
     inner: I,
-    timeout: Duration,
-    stalled: Option<Pin<Box<Sleep>>>,
+    timer: StallTimer,
     activity: Arc<Activity>,
 }
 
@@ -390,17 +389,15 @@ impl<I> StallIo<I> {
     /// progress); on `Pending`, arms the stall timer and fails once it fires.
     fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
         if poll.is_ready() {
-            self.stalled = None;
+            self.timer.progressed();
             if moved {
                 self.activity.touch();
             }
             return poll;
         }
-        let timeout = self.timeout;
-        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
-            Poll::Pending => Poll::Pending,
+        match self.timer.expired(cx) {
+            true => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))),
+            false => Poll::Pending,
         }
     }
 }
@@ -486,7 +483,7 @@ mod tests {
     async fn a_write_the_client_never_reads_fails_after_the_stall_timeout() {
         let (client, server) = tokio::io::duplex(1024);
         let activity = Arc::new(Activity::new());
-        let mut io = StallIo { inner: server, timeout: Duration::from_millis(50), stalled: None, activity };
+        let mut io = StallIo { inner: server, timer: StallTimer::new(Duration::from_millis(50)), activity };
         let started = Instant::now();
         let result = io.write_all(&[0u8; 64 * 1024]).await;
         assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));

@@ -18,7 +18,7 @@ use http::{HeaderValue, Method, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
-pub use stall::BodyStalled;
+pub use stall::{BodyStalled, StallTimer};
 pub use throttle::LogThrottle;
 
 pub(crate) use replay::{Replayed, RequestInfo};

@@ -9,7 +9,45 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+/// A limit on how long something may wait without progress: each wait that follows progress starts a new period
+/// of `timeout`. Its timer is allocated on the first wait and re-armed after that, not allocated per wait.
+pub struct StallTimer {
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl StallTimer {
+    /// A timer allowing `timeout` per wait.
+    pub fn new(timeout: Duration) -> Self {
+        StallTimer { timeout, sleep: None, armed: false }
+    }
+
+    /// The timeout it allows.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Progress was made: the next wait starts a new period.
+    pub fn progressed(&mut self) {
+        self.armed = false;
+    }
+
+    /// Waiting: whether `timeout` has passed since the wait began (if not, `cx` is woken when it does).
+    pub fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.armed {
+            self.armed = true;
+            let deadline = Instant::now() + self.timeout;
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        self.sleep.as_mut().is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+    }
+}
 
 /// The error a stalled body fails with.
 #[derive(Debug, thiserror::Error)]
@@ -28,15 +66,14 @@ pub(crate) struct BodyProgress {
 /// A request body with a stall timeout, counting what it receives.
 pub(crate) struct StallBody<B> {
     inner: B,
-    timeout: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: StallTimer,
     progress: Arc<BodyProgress>,
 }
 
 impl<B> StallBody<B> {
     /// Wraps `inner`; `progress` is shared with the front.
     pub(crate) fn new(inner: B, timeout: Duration, progress: Arc<BodyProgress>) -> Self {
-        StallBody { inner, timeout, timer: None, progress }
+        StallBody { inner, timer: StallTimer::new(timeout), progress }
     }
 }
 
@@ -52,22 +89,18 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.timer = None;
+                this.timer.progressed();
                 if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
                     let len = data.map_or(0, |d| d.len() as u64);
                     this.progress.received.fetch_add(len, Ordering::Relaxed);
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => {
-                let timeout = this.timeout;
-                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                if timer.as_mut().poll(cx).is_ready() {
-                    this.progress.stalled.store(true, Ordering::Relaxed);
-                    return Poll::Ready(Some(Err(Box::new(BodyStalled(timeout)))));
-                }
-                Poll::Pending
+            Poll::Pending if this.timer.expired(cx) => {
+                this.progress.stalled.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(Box::new(BodyStalled(this.timer.timeout())))))
             }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -100,5 +133,26 @@ mod tests {
         assert!(progress.stalled.load(Ordering::Relaxed));
         assert_eq!(progress.received.load(Ordering::Relaxed), 3);
         drop(tx);
+    }
+
+    /// Polls the timer once, as a body or connection that is waiting does.
+    async fn waited(timer: &mut StallTimer) -> bool {
+        std::future::poll_fn(|cx| Poll::Ready(timer.expired(cx))).await
+    }
+
+    #[tokio::test]
+    async fn progress_gives_the_next_wait_a_full_period() {
+        let mut timer = StallTimer::new(Duration::from_millis(400));
+        let pause = || tokio::time::sleep(Duration::from_millis(250));
+        assert!(!waited(&mut timer).await);
+        pause().await;
+        assert!(!waited(&mut timer).await, "still within the first period");
+        timer.progressed();
+        pause().await;
+        assert!(!waited(&mut timer).await, "past the first period's end, but a new period began with this wait");
+        pause().await;
+        assert!(!waited(&mut timer).await, "250 ms into the new period");
+        pause().await;
+        assert!(waited(&mut timer).await, "500 ms without progress");
     }
 }
