@@ -29,7 +29,11 @@ mod memory_meta_conformance {
         crate::MemoryMeta::new()
     }
 
-    crate::meta_conformance_tests!(fresh);
+    fn peer(store: &crate::MemoryMeta, replica: &str) -> crate::MemoryMeta {
+        store.peer(replica)
+    }
+
+    crate::meta_conformance_tests!(fresh, peer);
 }
 
 #[cfg(test)]

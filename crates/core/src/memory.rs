@@ -1,13 +1,15 @@
 //! In-memory `MetaStore`: the reference adapter for tests; everything lives behind one mutex.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
-use crate::meta::{ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId};
+use crate::meta::{
+    ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId, heartbeat_lease, new_replica_name, underflow,
+};
 use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
@@ -15,6 +17,10 @@ use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 struct Row {
     id: i64,
     version: ObjectVersion,
+    /// The replica that began the version.
+    replica: String,
+    /// When it was retired.
+    retired_at: Option<SystemTime>,
 }
 
 /// A content row: its references and where it is in its life.
@@ -28,6 +34,14 @@ struct Content {
     deleting: bool,
 }
 
+/// An open claim: its content, when it was made and by which replica.
+#[derive(Debug)]
+struct Claim {
+    cid: Cid,
+    at: SystemTime,
+    replica: String,
+}
+
 #[derive(Debug, Default)]
 struct State {
     next_id: i64,
@@ -36,7 +50,7 @@ struct State {
     buckets: BTreeMap<BucketName, Bucket>,
     rows: Vec<Row>,
     content: HashMap<Cid, Content>,
-    claims: HashMap<i64, (Cid, SystemTime)>,
+    claims: HashMap<i64, Claim>,
     leases: HashMap<String, (String, SystemTime)>,
     multiparts: BTreeMap<String, (MultipartUpload, BTreeMap<u32, UploadPart>)>,
 }
@@ -61,27 +75,37 @@ impl State {
         row.zero_since = None;
     }
 
-    fn drop_ref(&mut self, cid: &Cid) {
-        if let Some(row) = self.content.get_mut(cid) {
-            row.refs = row.refs.saturating_sub(1);
-            if row.refs == 0 {
-                row.zero_since = Some(SystemTime::now());
-            }
+    fn drop_ref(&mut self, cid: &Cid) -> Result<(), MetaError> {
+        let row = self.content.get_mut(cid).filter(|row| row.refs > 0).ok_or_else(|| underflow(cid))?;
+        row.refs -= 1;
+        if row.refs == 0 {
+            row.zero_since = Some(SystemTime::now());
+        }
+        Ok(())
+    }
+
+    fn retire(&mut self, index: usize) -> Result<(), MetaError> {
+        let row = &mut self.rows[index];
+        if !row.version.is_visible() {
+            return Err(MetaError::Invalid("only a visible version can be retired"));
+        }
+        row.version.retired = true;
+        row.retired_at = Some(SystemTime::now());
+        match row.version.meta().and_then(|m| m.cid) {
+            Some(cid) => self.drop_ref(&cid),
+            None => Ok(()),
         }
     }
 
-    fn retire(&mut self, index: usize) {
-        let version = &mut self.rows[index].version;
-        version.retired = true;
-        if let Some(cid) = version.meta().and_then(|m| m.cid) {
-            self.drop_ref(&cid);
-        }
+    /// Whether `replica`'s heartbeat lease is live.
+    fn beating(&self, replica: &str, now: SystemTime) -> bool {
+        self.leases.get(&heartbeat_lease(replica)).is_some_and(|(holder, until)| holder == replica && *until > now)
     }
 
     /// A claim on `cid`, checked before it is taken over.
     fn check_claim(&self, claim: ClaimId, cid: &Cid) -> Result<(), MetaError> {
         match self.claims.get(&claim.0) {
-            Some((claimed, _)) if claimed == cid => Ok(()),
+            Some(open) if &open.cid == cid => Ok(()),
             _ => Err(MetaError::Invalid("the claim does not name this content")),
         }
     }
@@ -124,7 +148,7 @@ impl State {
         if let Some(upload) = &new.completes
             && let Some((_, parts)) = self.multiparts.remove(upload)
         {
-            parts.values().for_each(|p| self.drop_ref(&p.cid));
+            parts.values().try_for_each(|p| self.drop_ref(&p.cid))?;
         }
         if new.replace_null {
             let nulls: Vec<usize> = (0..self.rows.len())
@@ -133,7 +157,7 @@ impl State {
                     v.bucket == bucket && v.key == key && v.version_id.is_null() && v.is_visible()
                 })
                 .collect();
-            nulls.into_iter().for_each(|i| self.retire(i));
+            nulls.into_iter().try_for_each(|i| self.retire(i))?;
         }
         let seq = self.chain(&bucket, &key).map(|r| r.version.seq).max().unwrap_or(0) + 1;
         let version = &mut self.rows[index].version;
@@ -144,7 +168,7 @@ impl State {
         Ok(version.clone())
     }
 
-    fn push_pending(&mut self, bucket: &BucketName, key: &ObjectKey) -> Result<(i64, usize), MetaError> {
+    fn push_pending(&mut self, bucket: &BucketName, key: &ObjectKey, replica: &str) -> Result<(i64, usize), MetaError> {
         if !self.buckets.contains_key(bucket) {
             return Err(MetaError::NoSuchBucket);
         }
@@ -160,6 +184,8 @@ impl State {
                 retired: false,
                 modified_at: SystemTime::now(),
             },
+            replica: replica.to_owned(),
+            retired_at: None,
         });
         Ok((id, self.rows.len() - 1))
     }
@@ -171,15 +197,27 @@ fn collectable(content: &Content, cutoff: SystemTime) -> bool {
 }
 
 /// A `MetaStore` held in memory; lost when dropped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryMeta {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    replica: String,
+}
+
+impl Default for MemoryMeta {
+    fn default() -> Self {
+        MemoryMeta { state: Arc::default(), replica: new_replica_name() }
+    }
 }
 
 impl MemoryMeta {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A handle on the same data writing for another replica (tests of several processes on one store).
+    pub fn peer(&self, replica: &str) -> Self {
+        MemoryMeta { state: Arc::clone(&self.state), replica: replica.to_owned() }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, MetaError> {
@@ -253,7 +291,7 @@ impl MetaStore for MemoryMeta {
             s.multiparts.iter().filter(|(_, (u, _))| &u.bucket == name).map(|(id, _)| id.clone()).collect();
         for id in gone {
             if let Some((_, parts)) = s.multiparts.remove(&id) {
-                parts.values().for_each(|p| s.drop_ref(&p.cid));
+                parts.values().try_for_each(|p| s.drop_ref(&p.cid))?;
             }
         }
         s.buckets.remove(name);
@@ -261,7 +299,7 @@ impl MetaStore for MemoryMeta {
     }
 
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError> {
-        Ok(UploadId(self.lock()?.push_pending(bucket, key)?.0))
+        Ok(UploadId(self.lock()?.push_pending(bucket, key, &self.replica)?.0))
     }
 
     async fn commit_version(&self, upload: UploadId, new: NewVersion) -> Result<ObjectVersion, MetaError> {
@@ -289,7 +327,7 @@ impl MetaStore for MemoryMeta {
         new: NewVersion,
     ) -> Result<ObjectVersion, MetaError> {
         let mut s = self.lock()?;
-        let (_, index) = s.push_pending(bucket, key)?;
+        let (_, index) = s.push_pending(bucket, key, &self.replica)?;
         match s.commit(index, new) {
             Ok(version) => Ok(version),
             Err(err) => {
@@ -310,10 +348,13 @@ impl MetaStore for MemoryMeta {
             let v = &r.version;
             &v.bucket == bucket && &v.key == key && &v.version_id == version_id && v.is_visible()
         });
-        Ok(found.map(|i| {
-            s.retire(i);
-            s.rows[i].version.clone()
-        }))
+        match found {
+            Some(i) => {
+                s.retire(i)?;
+                Ok(Some(s.rows[i].version.clone()))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn latest_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError> {
@@ -375,22 +416,57 @@ impl MetaStore for MemoryMeta {
         Ok(self.lock()?.content.get(cid).map_or(0, |c| c.refs))
     }
 
-    async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError> {
+    fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    async fn heartbeat(&self, ttl: Duration) -> Result<(), MetaError> {
         let mut s = self.lock()?;
-        let mut count = 0;
-        for row in s.rows.iter_mut().filter(|r| r.version.state == VersionState::Pending) {
-            if row.version.modified_at < before {
-                row.version.state = VersionState::Aborted;
-                count += 1;
-            }
+        let until = SystemTime::now() + ttl;
+        s.leases.insert(heartbeat_lease(&self.replica), (self.replica.clone(), until));
+        Ok(())
+    }
+
+    async fn abort_orphans(&self, before: SystemTime) -> Result<u64, MetaError> {
+        let mut s = self.lock()?;
+        let now = SystemTime::now();
+        let orphaned: Vec<usize> = (0..s.rows.len())
+            .filter(|&i| {
+                let row = &s.rows[i];
+                row.version.state == VersionState::Pending
+                    && (row.version.modified_at < before || !s.beating(&row.replica, now))
+            })
+            .collect();
+        for &i in &orphaned {
+            s.rows[i].version.state = VersionState::Aborted;
         }
-        let stale: Vec<i64> = s.claims.iter().filter(|(_, (_, at))| *at < before).map(|(id, _)| *id).collect();
+        let stale: Vec<i64> = s
+            .claims
+            .iter()
+            .filter(|(_, claim)| claim.at < before || !s.beating(&claim.replica, now))
+            .map(|(id, _)| *id)
+            .collect();
         for id in stale {
-            if let Some((cid, _)) = s.claims.remove(&id) {
-                s.drop_ref(&cid);
+            if let Some(claim) = s.claims.remove(&id) {
+                s.drop_ref(&claim.cid)?;
             }
         }
-        Ok(count)
+        Ok(orphaned.len() as u64)
+    }
+
+    async fn prune_history(&self, before: SystemTime, limit: usize) -> Result<u64, MetaError> {
+        let mut s = self.lock()?;
+        let mut pruned = 0;
+        s.rows.retain(|row| {
+            let dead = match row.version.state {
+                VersionState::Aborted => row.version.modified_at < before,
+                _ => row.retired_at.is_some_and(|at| at < before),
+            };
+            let prune = dead && pruned < limit;
+            pruned += usize::from(prune);
+            !prune
+        });
+        Ok(pruned as u64)
     }
 
     async fn claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
@@ -400,14 +476,14 @@ impl MetaStore for MemoryMeta {
         }
         s.add_ref(*cid, size);
         let id = s.next_id();
-        s.claims.insert(id, (*cid, SystemTime::now()));
+        s.claims.insert(id, Claim { cid: *cid, at: SystemTime::now(), replica: self.replica.clone() });
         Ok(ClaimId(id))
     }
 
     async fn release_claim(&self, claim: ClaimId) -> Result<(), MetaError> {
         let mut s = self.lock()?;
-        if let Some((cid, _)) = s.claims.remove(&claim.0) {
-            s.drop_ref(&cid);
+        if let Some(open) = s.claims.remove(&claim.0) {
+            s.drop_ref(&open.cid)?;
         }
         Ok(())
     }
@@ -506,7 +582,7 @@ impl MetaStore for MemoryMeta {
         let (_, parts) = s.multiparts.get_mut(upload_id).ok_or(MetaError::NoSuchUpload)?;
         let replaced = parts.insert(part.number, part.clone());
         if let Some(old) = &replaced {
-            s.drop_ref(&old.cid);
+            s.drop_ref(&old.cid)?;
         }
         Ok(replaced)
     }
@@ -539,7 +615,7 @@ impl MetaStore for MemoryMeta {
     async fn remove_multipart(&self, id: &str) -> Result<Vec<UploadPart>, MetaError> {
         let mut s = self.lock()?;
         let (_, parts) = s.multiparts.remove(id).ok_or(MetaError::NoSuchUpload)?;
-        parts.values().for_each(|p| s.drop_ref(&p.cid));
+        parts.values().try_for_each(|p| s.drop_ref(&p.cid))?;
         Ok(parts.into_values().collect())
     }
 

@@ -4,8 +4,13 @@
 //! - Every method is atomic: it takes effect entirely or not at all, and concurrent callers observe it as a whole.
 //! - A version is *visible* when it is committed or a delete marker and not retired ([`ObjectVersion::is_visible`]).
 //!   Pending and aborted versions are never returned by lookups or listings.
-//! - Per key, `seq` is assigned at commit, strictly increasing: the newest visible version is the latest one.
-//! - A commit with `replace_null` retires the key's visible `null` version in the same transaction.
+//! - Per key, `seq` is assigned at commit, unique and strictly increasing under any concurrency, on any number of
+//!   processes sharing the store: the newest visible version is the latest one.
+//! - A commit with `replace_null` retires the key's visible `null` version in the same transaction. A version is
+//!   retired at most once, and its content reference dropped exactly once; a reference count that would go below
+//!   zero is an error ([`MetaError::Backend`]), never silently clamped.
+//! - Creating a bucket whose name is taken fails with [`MetaError::BucketExists`] naming the owner, however many
+//!   creations race.
 //! - A commit carrying a [`PutCondition`] decides it inside the commit transaction, against the key's newest visible
 //!   version at that moment: of racing conditional writes exactly one can win.
 //!
@@ -18,6 +23,12 @@
 //! 2. the claim is consumed by the write that keeps the content (a commit, a part) or released;
 //! 3. GC marks content whose count has been zero since before its cutoff ([`MetaStore::mark_collectable`]): a marked
 //!    row is never claimed again; only after its bytes are deleted is the row forgotten ([`MetaStore::forget_content`]).
+//!
+//! # Replicas
+//! Any number of processes may share one store. Each handle writes for a replica ([`MetaStore::replica`]) whose
+//! heartbeat ([`MetaStore::heartbeat`]) is a lease: pending versions and claims record their replica, and
+//! [`MetaStore::abort_orphans`] frees only those whose replica stopped beating (or that are older than a bound), so
+//! one process starting or cleaning up never aborts another's uploads in flight.
 
 use std::time::{Duration, SystemTime};
 
@@ -134,6 +145,22 @@ impl From<crate::model::ConditionFailure> for MetaError {
     }
 }
 
+/// The error for a reference count that would go below zero: a bookkeeping bug, never hidden.
+pub fn underflow(cid: &Cid) -> MetaError {
+    MetaError::Backend { message: format!("content reference count underflow for {cid}") }
+}
+
+/// The lease a replica's heartbeat renews.
+pub fn heartbeat_lease(replica: &str) -> String {
+    format!("replica:{replica}")
+}
+
+/// A fresh replica name: this host and a random suffix, so a restarted process is a new replica.
+pub fn new_replica_name() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gateway".to_owned());
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
 /// Persistence of users, keys, buckets and version chains. See the module docs for the contract.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -210,9 +237,17 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// How many references `cid` has: visible committed versions, live parts and open claims.
     async fn content_refs(&self, cid: &Cid) -> Result<u64, MetaError>;
-    /// Aborts pending versions begun and releases claims made before `before` (a crash interrupted them); returns
-    /// how many versions were aborted.
-    async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError>;
+
+    /// The replica this handle writes for: pending versions and claims record it.
+    fn replica(&self) -> &str;
+    /// Renews this replica's heartbeat for `ttl`: while it beats, its pending versions and claims are its own.
+    async fn heartbeat(&self, ttl: Duration) -> Result<(), MetaError>;
+    /// Aborts pending versions and releases claims that no live replica holds (its heartbeat expired or never
+    /// beat), or that were made before `before` whoever holds them; returns how many versions were aborted.
+    async fn abort_orphans(&self, before: SystemTime) -> Result<u64, MetaError>;
+    /// Deletes up to `limit` history rows that can never be read again: aborted versions begun before `before`,
+    /// and versions retired before `before`. Returns how many were deleted.
+    async fn prune_history(&self, before: SystemTime, limit: usize) -> Result<u64, MetaError>;
 
     /// Claims `cid` (`size` bytes) for a write that holds its bytes: from now until the claim is consumed or
     /// released, the content cannot be collected. `ContentBusy` while GC is deleting it.

@@ -1,6 +1,8 @@
 //! The embedded `MetaStore`: one SQLite file (WAL, `synchronous=FULL`: a commit is on disk before it is
-//! acknowledged), migrated with refinery. One connection behind a mutex serializes writers, as SQLite does anyway;
-//! every call runs on tokio's blocking pool.
+//! acknowledged), migrated with refinery. One writer connection behind a mutex serializes writes, as SQLite does
+//! anyway; lookups and listings use a small pool of read-only connections, so they never queue behind an fsync'd
+//! commit (WAL lets readers run beside the writer, each seeing every transaction committed before it began). Every
+//! call runs on tokio's blocking pool.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use crate::sqlite_multipart::remove_upload;
 use crate::sqlite_rows::{
     ABORTED, DELETE_MARKER, PENDING, VERSION_COLUMNS, from_millis, millis, store_committed, version_from_row,
 };
+use s3ipfs_core::meta::heartbeat_lease;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations/sqlite");
@@ -33,12 +36,22 @@ pub enum SqliteOpenError {
     /// A migration failed.
     #[error("migrating the metadata database: {0}")]
     Migration(#[from] refinery::Error),
+    /// A temporary directory could not be created.
+    #[error("creating a temporary database: {0}")]
+    Temporary(String),
 }
+
+/// Read-only connections beside the writer (none for an in-memory database, which only its writer can see).
+const READERS: usize = 4;
 
 /// The embedded metadata store.
 #[derive(Debug, Clone)]
 pub struct SqliteMeta {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    replica: String,
+    /// The directory of a temporary database, removed with the last handle.
+    _temporary: Option<Arc<tempfile::TempDir>>,
 }
 
 pub(crate) fn backend(err: impl std::fmt::Display) -> MetaError {
@@ -80,10 +93,31 @@ fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
 /// Visible rows: committed objects and delete markers not retired.
 const VISIBLE: &str = "retired = 0 AND state IN (1, 2)";
 
+/// A row (pending version or claim) whose replica's heartbeat has stopped; `?4` is now.
+pub(crate) const ORPHANED: &str = "NOT EXISTS (SELECT 1 FROM leases WHERE leases.name = 'replica:' || replica \
+     AND leases.holder = replica AND leases.expires_at > ?4)";
+
+/// [`VERSION_COLUMNS`] of the versions a head names (`v`).
+const HEAD_VERSION_COLUMNS: &str = "v.bucket, v.key, v.seq, v.version_id, v.state, v.retired, v.modified_at, v.cid, \
+     v.size, v.etag, v.md5, v.crc32, v.crc32c, v.crc64nvme, v.sha1, v.sha256, v.content_type, v.content_encoding, \
+     v.content_disposition, v.content_language, v.cache_control, v.expires, v.user_meta, v.composite_checksum, \
+     v.part_sizes";
+
 impl SqliteMeta {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, SqliteOpenError> {
-        Self::configure(Connection::open(path)?)
+        let mut store = Self::configure(Connection::open(path)?)?;
+        let readers = (0..READERS).map(|_| Self::reader(path)).collect::<Result<_, _>>()?;
+        store.readers = Arc::new(Mutex::new(readers));
+        Ok(store)
+    }
+
+    /// A database in a new temporary directory, removed when the last handle is dropped (tests and benchmarks).
+    pub fn open_temporary() -> Result<Self, SqliteOpenError> {
+        let dir = tempfile::tempdir().map_err(|e| SqliteOpenError::Temporary(e.to_string()))?;
+        let mut store = Self::open(&dir.path().join("meta.sqlite"))?;
+        store._temporary = Some(Arc::new(dir));
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -91,13 +125,54 @@ impl SqliteMeta {
         Self::configure(Connection::open_in_memory()?)
     }
 
+    /// A handle on the same database writing for another replica (tests of several processes on one store).
+    pub fn peer(&self, replica: &str) -> Self {
+        SqliteMeta { replica: replica.to_owned(), ..self.clone() }
+    }
+
+    fn reader(path: &Path) -> Result<Connection, SqliteOpenError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
     fn configure(mut conn: Connection) -> Result<Self, SqliteOpenError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         embedded::migrations::runner().run(&mut conn)?;
-        Ok(SqliteMeta { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteMeta {
+            conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::default(),
+            replica: s3ipfs_core::meta::new_replica_name(),
+            _temporary: None,
+        })
+    }
+
+    /// Runs the read-only `f` on a reader connection (the writer when there is none free) on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
+    ) -> Result<T, MetaError> {
+        let (readers, writer) = (Arc::clone(&self.readers), Arc::clone(&self.conn));
+        tokio::task::spawn_blocking(move || {
+            let reader = readers.lock().map_err(|_| backend("metadata readers poisoned"))?.pop();
+            match reader {
+                Some(conn) => {
+                    let result = f(&conn);
+                    readers.lock().map_err(|_| backend("metadata readers poisoned"))?.push(conn);
+                    result
+                }
+                None => {
+                    let guard = writer.lock().map_err(|_| backend("metadata connection poisoned"))?;
+                    f(&guard)
+                }
+            }
+        })
+        .await
+        .map_err(backend)?
     }
 
     /// Runs `f` on the blocking pool without waiting for its commit to reach the disk (`synchronous=NORMAL` for
@@ -160,10 +235,26 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// The newest visible version of a key, inside a transaction.
-fn latest_in(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
-    let sql = format!("bucket = ?1 AND key = ?2 AND {VISIBLE} ORDER BY seq DESC LIMIT 1");
-    select_versions(tx, &sql, &[&bucket, &key]).map(|mut v| v.pop()).map_err(backend)
+/// The newest visible version of a key, through its head row.
+fn latest_in(conn: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, MetaError> {
+    let sql = "id = (SELECT latest_id FROM object_heads WHERE bucket = ?1 AND key = ?2)";
+    select_versions(conn, sql, &[&bucket, &key]).map(|mut v| v.pop()).map_err(backend)
+}
+
+/// Points the head of `bucket`/`key` at its newest visible version (after a retirement).
+fn refresh_head(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<(), MetaError> {
+    tx.execute(
+        &format!(
+            "UPDATE object_heads SET latest_id = (SELECT id FROM object_versions WHERE bucket = ?1 AND key = ?2 \
+                 AND {VISIBLE} ORDER BY seq DESC LIMIT 1), \
+             latest_object = COALESCE((SELECT state = 1 FROM object_versions WHERE bucket = ?1 AND key = ?2 \
+                 AND {VISIBLE} ORDER BY seq DESC LIMIT 1), 0) \
+             WHERE bucket = ?1 AND key = ?2"
+        ),
+        params![bucket, key],
+    )
+    .map_err(backend)?;
+    Ok(())
 }
 
 /// Writes `new` into the pending row `id`, inside `tx`: decides its condition, takes over its claim (or adds a
@@ -200,7 +291,8 @@ fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Resu
     }
     let seq: i64 = tx
         .query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM object_versions WHERE bucket = ?1 AND key = ?2",
+            "INSERT INTO object_heads (bucket, key, last_seq) VALUES (?1, ?2, 1) \
+             ON CONFLICT (bucket, key) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
             params![bucket, key],
             |r| r.get(0),
         )
@@ -225,22 +317,37 @@ fn commit_row(tx: &rusqlite::Transaction<'_>, id: i64, new: &NewVersion) -> Resu
             .map_err(backend)?;
         }
     }
+    let is_object = matches!(new.state, VersionState::Committed(_));
+    tx.execute(
+        "UPDATE object_heads SET latest_id = ?3, latest_object = ?4 WHERE bucket = ?1 AND key = ?2",
+        params![bucket, key, id, is_object],
+    )
+    .map_err(backend)?;
     let mut rows = select_versions(tx, "id = ?1", &[&id]).map_err(backend)?;
     rows.pop().ok_or_else(|| backend("committed row vanished"))
 }
 
-/// Retires a visible row and releases its content reference.
+/// Retires a visible row and releases its content reference, exactly once: a row that is not visible any more is
+/// an error.
 fn retire_row(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), MetaError> {
-    let cid: Option<Vec<u8>> = tx
-        .query_row("UPDATE object_versions SET retired = 1 WHERE id = ?1 RETURNING cid", params![id], |r| r.get(0))
+    let cid: Option<Option<Vec<u8>>> = tx
+        .query_row(
+            &format!(
+                "UPDATE object_versions SET retired = 1, retired_at = ?2 WHERE id = ?1 AND {VISIBLE} RETURNING cid"
+            ),
+            params![id, millis(SystemTime::now())],
+            |r| r.get(0),
+        )
+        .optional()
         .map_err(backend)?;
     match cid {
-        Some(cid) => drop_ref(tx, &cid),
-        None => Ok(()),
+        Some(Some(cid)) => drop_ref(tx, &cid),
+        Some(None) => Ok(()),
+        None => Err(MetaError::Invalid("only a visible version can be retired")),
     }
 }
 
-fn insert_pending(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Result<i64, MetaError> {
+fn insert_pending(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str, replica: &str) -> Result<i64, MetaError> {
     let exists: bool = tx
         .query_row("SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?1)", params![bucket], |r| r.get(0))
         .map_err(backend)?;
@@ -248,8 +355,9 @@ fn insert_pending(tx: &rusqlite::Transaction<'_>, bucket: &str, key: &str) -> Re
         return Err(MetaError::NoSuchBucket);
     }
     tx.execute(
-        "INSERT INTO object_versions (bucket, key, version_id, state, modified_at) VALUES (?1, ?2, 'null', ?3, ?4)",
-        params![bucket, key, PENDING, millis(SystemTime::now())],
+        "INSERT INTO object_versions (bucket, key, version_id, state, modified_at, replica) \
+         VALUES (?1, ?2, 'null', ?3, ?4, ?5)",
+        params![bucket, key, PENDING, millis(SystemTime::now()), replica],
     )
     .map_err(backend)?;
     Ok(tx.last_insert_rowid())
@@ -276,7 +384,7 @@ impl MetaStore for SqliteMeta {
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, MetaError> {
         let email = email.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT id, email, created_at FROM users WHERE email = ?1", params![email], |r| {
                 Ok(User { id: UserId(r.get(0)?), email: r.get(1)?, created_at: from_millis(r.get(2)?) })
             })
@@ -303,7 +411,7 @@ impl MetaStore for SqliteMeta {
 
     async fn access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError> {
         let id = id.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT id, secret, user_id FROM access_keys WHERE id = ?1", params![id], |r| {
                 Ok(AccessKey { id: r.get(0)?, secret: r.get(1)?, user: UserId(r.get(2)?) })
             })
@@ -341,7 +449,7 @@ impl MetaStore for SqliteMeta {
 
     async fn bucket(&self, name: &BucketName) -> Result<Option<Bucket>, MetaError> {
         let name = name.clone();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT name, owner, created_at, versioning FROM buckets WHERE name = ?1",
                 params![name.as_str()],
@@ -354,7 +462,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn buckets_of(&self, owner: UserId) -> Result<Vec<Bucket>, MetaError> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT name, owner, created_at, versioning FROM buckets WHERE owner = ?1 ORDER BY name",
@@ -410,11 +518,11 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError> {
-        let (bucket, key) = (bucket.clone(), key.clone());
+        let (bucket, key, replica) = (bucket.clone(), key.clone(), self.replica.clone());
         // A crash before the commit loses nothing a client was told: recovery would abort the pending row anyway.
         self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
-            let id = insert_pending(&tx, bucket.as_str(), key.as_str())?;
+            let id = insert_pending(&tx, bucket.as_str(), key.as_str(), &replica)?;
             tx.commit().map_err(backend)?;
             Ok(UploadId(id))
         })
@@ -449,11 +557,11 @@ impl MetaStore for SqliteMeta {
         key: &ObjectKey,
         new: NewVersion,
     ) -> Result<ObjectVersion, MetaError> {
-        let (bucket, key) = (bucket.clone(), key.clone());
-        // A crash before the commit loses nothing a client was told: recovery would abort the pending row anyway.
-        self.with_unsynced(move |conn| {
+        let (bucket, key, replica) = (bucket.clone(), key.clone(), self.replica.clone());
+        // Acknowledged once it returns: durable like every commit.
+        self.with(move |conn| {
             let tx = immediate(conn)?;
-            let id = insert_pending(&tx, bucket.as_str(), key.as_str())?;
+            let id = insert_pending(&tx, bucket.as_str(), key.as_str(), &replica)?;
             let version = commit_row(&tx, id, &new)?;
             tx.commit().map_err(backend)?;
             Ok(version)
@@ -480,6 +588,7 @@ impl MetaStore for SqliteMeta {
                 .map_err(backend)?;
             let Some(id) = id else { return Ok(None) };
             retire_row(&tx, id)?;
+            refresh_head(&tx, bucket.as_str(), key.as_str())?;
             let version = select_versions(&tx, "id = ?1", &[&id]).map_err(backend)?.pop();
             tx.commit().map_err(backend)?;
             Ok(version)
@@ -489,15 +598,7 @@ impl MetaStore for SqliteMeta {
 
     async fn latest_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError> {
         let (bucket, key) = (bucket.clone(), key.clone());
-        self.with(move |conn| {
-            let found = select_versions(
-                conn,
-                &format!("bucket = ?1 AND key = ?2 AND {VISIBLE} ORDER BY seq DESC LIMIT 1"),
-                &[&bucket.as_str(), &key.as_str()],
-            );
-            found.map(|mut v| v.pop()).map_err(backend)
-        })
-        .await
+        self.read(move |conn| latest_in(conn, bucket.as_str(), key.as_str())).await
     }
 
     async fn find_version(
@@ -507,7 +608,7 @@ impl MetaStore for SqliteMeta {
         version_id: &VersionId,
     ) -> Result<Option<ObjectVersion>, MetaError> {
         let (bucket, key, version_id) = (bucket.clone(), key.clone(), version_id.clone());
-        self.with(move |conn| {
+        self.read(move |conn| {
             let found = select_versions(
                 conn,
                 &format!("bucket = ?1 AND key = ?2 AND version_id = ?3 AND {VISIBLE} LIMIT 1"),
@@ -528,14 +629,22 @@ impl MetaStore for SqliteMeta {
         let (bucket, prefix, after) = (bucket.clone(), prefix.to_owned(), after.map(str::to_owned));
         let end = prefix_end(&prefix);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
+        // Lower and upper bounds as plain range conditions, so the planner walks the index between them.
+        let (lower, strict) = match after {
+            Some(after) if after >= prefix => (after, true),
+            _ => (prefix, false),
+        };
+        self.read(move |conn| {
             let sql = format!(
-                "bucket = ?1 AND key >= ?2 AND (?5 IS NULL OR key < ?5) AND (?3 IS NULL OR key > ?3) \
-                 AND state = 1 AND retired = 0 AND seq = (SELECT MAX(w.seq) FROM object_versions w \
-                     WHERE w.bucket = v.bucket AND w.key = v.key AND w.{VISIBLE}) \
-                 ORDER BY key LIMIT ?4"
+                "SELECT {HEAD_VERSION_COLUMNS} FROM object_heads h JOIN object_versions v ON v.id = h.latest_id \
+                 WHERE h.bucket = ?1 AND h.latest_object = 1 AND h.key {} ?2 {} ORDER BY h.key LIMIT ?3",
+                if strict { ">" } else { ">=" },
+                if end.is_some() { "AND h.key < ?4" } else { "AND ?4 IS NULL" },
             );
-            select_versions(conn, &sql, &[&bucket.as_str(), &prefix, &after, &limit, &end]).map_err(backend)
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let rows =
+                stmt.query_map(params![bucket.as_str(), lower, limit, end], version_from_row).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
         })
         .await
     }
@@ -554,7 +663,7 @@ impl MetaStore for SqliteMeta {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let end = prefix_end(&prefix);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "bucket = ?1 AND key >= ?2 AND (?6 IS NULL OR key < ?6) AND {VISIBLE} \
                  AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND seq < ?4)) ORDER BY key, seq DESC LIMIT ?5"
@@ -567,7 +676,7 @@ impl MetaStore for SqliteMeta {
 
     async fn content_refs(&self, cid: &Cid) -> Result<u64, MetaError> {
         let cid = cid.to_bytes();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let count: Option<i64> = conn
                 .query_row("SELECT refcount FROM content WHERE cid = ?1", params![cid], |r| r.get(0))
                 .optional()
@@ -577,17 +686,56 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
-    async fn abort_stale(&self, before: SystemTime) -> Result<u64, MetaError> {
+    fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    async fn heartbeat(&self, ttl: Duration) -> Result<(), MetaError> {
+        let replica = self.replica.clone();
+        self.with_unsynced(move |conn| {
+            let now = SystemTime::now();
+            conn.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_at = ?3",
+                params![heartbeat_lease(&replica), replica, millis(now + ttl)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn abort_orphans(&self, before: SystemTime) -> Result<u64, MetaError> {
         self.with(move |conn| {
             let tx = immediate(conn)?;
             let n = tx
                 .execute(
-                    "UPDATE object_versions SET state = ?1 WHERE state = ?2 AND modified_at < ?3",
-                    params![ABORTED, PENDING, millis(before)],
+                    &format!(
+                        "UPDATE object_versions SET state = ?1 WHERE state = ?2 AND (modified_at < ?3 OR {ORPHANED})"
+                    ),
+                    params![ABORTED, PENDING, millis(before), millis(SystemTime::now())],
                 )
                 .map_err(backend)?;
             release_stale_claims(&tx, before)?;
             tx.commit().map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn prune_history(&self, before: SystemTime, limit: usize) -> Result<u64, MetaError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_unsynced(move |conn| {
+            // Deleting history changes nothing a client can see: a crash that loses it prunes it again.
+            let n = conn
+                .execute(
+                    "DELETE FROM object_versions WHERE id IN ( \
+                         SELECT id FROM object_versions WHERE state = ?1 AND modified_at < ?2 \
+                         UNION ALL SELECT id FROM object_versions WHERE retired = 1 AND retired_at < ?2 \
+                     LIMIT ?3)",
+                    params![ABORTED, millis(before), limit],
+                )
+                .map_err(backend)?;
             Ok(n as u64)
         })
         .await
@@ -670,12 +818,26 @@ impl MetaStore for SqliteMeta {
 mod tests {
     use super::*;
 
+    fn peer(store: &SqliteMeta, replica: &str) -> SqliteMeta {
+        store.peer(replica)
+    }
+
+    /// On a file, with the reader pool beside the writer.
     mod conformance {
+        async fn fresh() -> crate::SqliteMeta {
+            crate::SqliteMeta::open_temporary().expect("temporary database")
+        }
+
+        s3ipfs_core::meta_conformance_tests!(fresh, super::peer);
+    }
+
+    /// In memory, where the writer also reads.
+    mod conformance_in_memory {
         async fn fresh() -> crate::SqliteMeta {
             crate::SqliteMeta::open_in_memory().expect("in-memory database")
         }
 
-        s3ipfs_core::meta_conformance_tests!(fresh);
+        s3ipfs_core::meta_conformance_tests!(fresh, super::peer);
     }
 
     #[tokio::test]
@@ -703,6 +865,6 @@ mod tests {
         let store = SqliteMeta::open(&path).expect("reopen");
         let latest = store.latest_version(&bucket, &key).await.expect("latest").expect("survived");
         assert_eq!(latest.meta().map(|m| m.size), Some(3));
-        assert_eq!(store.abort_stale(SystemTime::now() + std::time::Duration::from_secs(1)).await.expect("sweep"), 1);
+        assert_eq!(store.abort_orphans(SystemTime::now() + std::time::Duration::from_secs(1)).await.expect("sweep"), 1);
     }
 }

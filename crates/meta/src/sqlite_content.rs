@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use s3ipfs_cid::Cid;
 use s3ipfs_core::{ClaimId, MetaError, StoredContent};
 
-use crate::sqlite::{SqliteMeta, backend, immediate};
+use s3ipfs_core::MetaStore as _;
+
+use crate::sqlite::{ORPHANED, SqliteMeta, backend, immediate};
 use crate::sqlite_rows::millis;
 
 /// Adds a reference to `cid` (`size` bytes), creating its row if needed.
@@ -24,15 +26,21 @@ pub(crate) fn add_ref(tx: &Transaction<'_>, cid: &[u8], size: u64) -> Result<(),
     Ok(())
 }
 
-/// Drops a reference to `cid`; the last one starts the grace period (`zero_since`).
+/// Drops a reference to `cid`; the last one starts the grace period (`zero_since`). A count that would go below
+/// zero is an error.
 pub(crate) fn drop_ref(tx: &Transaction<'_>, cid: &[u8]) -> Result<(), MetaError> {
     // The right-hand sides see the row before the update.
-    tx.execute(
-        "UPDATE content SET refcount = MAX(refcount - 1, 0), \
-         zero_since = CASE WHEN refcount <= 1 THEN ?2 ELSE zero_since END WHERE cid = ?1",
-        params![cid, millis(SystemTime::now())],
-    )
-    .map_err(backend)?;
+    let changed = tx
+        .execute(
+            "UPDATE content SET refcount = refcount - 1, \
+             zero_since = CASE WHEN refcount = 1 THEN ?2 ELSE zero_since END WHERE cid = ?1 AND refcount > 0",
+            params![cid, millis(SystemTime::now())],
+        )
+        .map_err(backend)?;
+    if changed == 0 {
+        let cid = Cid::from_bytes(cid).map_err(backend)?;
+        return Err(s3ipfs_core::meta::underflow(&cid));
+    }
     Ok(())
 }
 
@@ -59,11 +67,13 @@ pub(crate) fn add_ref_to_stored(tx: &Transaction<'_>, cid: &[u8], size: u64) -> 
     }
 }
 
-/// Releases claims made before `before` (writes a crash interrupted).
+/// Releases claims made before `before` or whose replica stopped (writes a crash interrupted).
 pub(crate) fn release_stale_claims(tx: &Transaction<'_>, before: SystemTime) -> Result<(), MetaError> {
+    let sql =
+        format!("DELETE FROM content_claims WHERE created_at < ?1 OR {} RETURNING cid", ORPHANED.replace("?4", "?2"));
     let stale: Vec<Vec<u8>> = tx
-        .prepare("DELETE FROM content_claims WHERE created_at < ?1 RETURNING cid")
-        .and_then(|mut s| s.query_map(params![millis(before)], |r| r.get(0))?.collect())
+        .prepare(&sql)
+        .and_then(|mut s| s.query_map(params![millis(before), millis(SystemTime::now())], |r| r.get(0))?.collect())
         .map_err(backend)?;
     stale.iter().try_for_each(|cid| drop_ref(tx, cid))
 }
@@ -90,7 +100,7 @@ const COLLECTABLE: &str = "refcount = 0 AND deleting = 0 AND zero_since <= ?1";
 
 impl SqliteMeta {
     pub(crate) async fn sql_claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
-        let cid = cid.to_bytes();
+        let (cid, replica) = (cid.to_bytes(), self.replica().to_owned());
         // Claims live as long as the process: a crash releases them on restart, so they need no fsync.
         self.with_unsynced(move |conn| {
             let tx = immediate(conn)?;
@@ -99,8 +109,8 @@ impl SqliteMeta {
             }
             add_ref(&tx, &cid, size)?;
             tx.execute(
-                "INSERT INTO content_claims (cid, created_at) VALUES (?1, ?2)",
-                params![cid, millis(SystemTime::now())],
+                "INSERT INTO content_claims (cid, created_at, replica) VALUES (?1, ?2, ?3)",
+                params![cid, millis(SystemTime::now()), replica],
             )
             .map_err(backend)?;
             let id = tx.last_insert_rowid();
@@ -133,7 +143,7 @@ impl SqliteMeta {
     ) -> Result<Vec<StoredContent>, MetaError> {
         let after = after.map(Cid::to_bytes);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT cid, size FROM content WHERE ({COLLECTABLE} OR deleting = 1) AND (?2 IS NULL OR cid > ?2) \
                  ORDER BY cid LIMIT ?3"

@@ -158,7 +158,7 @@ impl SqliteMeta {
 
     pub(crate) async fn sql_multipart(&self, id: &str) -> Result<Option<MultipartUpload>, MetaError> {
         let id = id.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE id = ?1"),
                 params![id],
@@ -226,7 +226,7 @@ impl SqliteMeta {
     ) -> Result<Vec<UploadPart>, MetaError> {
         let upload_id = upload_id.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
+        self.read(move |conn| {
             if !upload_exists(conn, &upload_id)? {
                 return Err(MetaError::NoSuchUpload);
             }
@@ -246,7 +246,7 @@ impl SqliteMeta {
         let (after_key, after_id) = after.map_or((None, String::new()), |(k, id)| (Some(k.to_owned()), id.to_owned()));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let end = prefix_end(&prefix);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 AND key >= ?2 \
                  AND (?6 IS NULL OR key < ?6) AND (?3 IS NULL OR key > ?3 OR (key = ?3 AND id > ?4)) \
@@ -272,7 +272,7 @@ impl SqliteMeta {
     }
 
     pub(crate) async fn sql_stale_multiparts(&self, before: SystemTime) -> Result<Vec<MultipartUpload>, MetaError> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let sql = format!("SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE initiated < ?1 ORDER BY initiated");
             let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = stmt.query_map(params![millis(before)], upload_from_row);

@@ -70,7 +70,7 @@ impl Application {
         let (meta, content) = stores::open(&args.data.data_dir).await?;
         // Only the lock holder may do this: no other process's upload is in flight.
         content.clear_interrupted_uploads().await.map_err(StoreError::from)?;
-        let stale = meta.abort_stale(started).await?;
+        let stale = meta.abort_orphans(started).await?;
         if stale > 0 {
             tracing::info!(uploads = stale, "aborted uploads interrupted by a previous stop");
         }

@@ -18,11 +18,11 @@ fn bucket_name(name: &str) -> BucketName {
     BucketName::parse(name).expect("test bucket names are valid")
 }
 
-fn key(name: &str) -> ObjectKey {
+pub(super) fn key(name: &str) -> ObjectKey {
     ObjectKey::parse(name).expect("test keys are valid")
 }
 
-fn cid(seed: u8) -> Cid {
+pub(super) fn cid(seed: u8) -> Cid {
     Cid::v1(RAW, [seed; 32])
 }
 
@@ -38,15 +38,15 @@ fn object(seed: u8) -> VersionState {
     }))
 }
 
-fn put(id: VersionId, seed: u8, replace_null: bool) -> NewVersion {
+pub(super) fn put(id: VersionId, seed: u8, replace_null: bool) -> NewVersion {
     NewVersion::new(id, object(seed), replace_null)
 }
 
-fn marker(id: VersionId, replace_null: bool) -> NewVersion {
+pub(super) fn marker(id: VersionId, replace_null: bool) -> NewVersion {
     NewVersion::new(id, VersionState::DeleteMarker, replace_null)
 }
 
-fn null_put(seed: u8) -> NewVersion {
+pub(super) fn null_put(seed: u8) -> NewVersion {
     put(VersionId::null(), seed, true)
 }
 
@@ -54,7 +54,7 @@ fn seeds(versions: &[ObjectVersion]) -> Vec<Option<u64>> {
     versions.iter().map(|v| v.meta().map(|m| m.size)).collect()
 }
 
-async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) -> BucketName {
+pub(super) async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) -> BucketName {
     let owner = match store.user_by_email("owner@example.com").await.expect("lookup") {
         Some(user) => user.id,
         None => store.create_user("owner@example.com").await.expect("user").id,
@@ -66,7 +66,7 @@ async fn new_bucket(store: &dyn MetaStore, name: &str, versioning: Versioning) -
 }
 
 /// Claims the content `new` names, as an upload does once its bytes are in hand.
-async fn with_claim(store: &dyn MetaStore, mut new: NewVersion) -> NewVersion {
+pub(super) async fn with_claim(store: &dyn MetaStore, mut new: NewVersion) -> NewVersion {
     if let VersionState::Committed(meta) = &new.state
         && let Some(cid) = meta.cid
     {
@@ -76,7 +76,7 @@ async fn with_claim(store: &dyn MetaStore, mut new: NewVersion) -> NewVersion {
 }
 
 /// Uploads `new` as the next version of `k`: begin, claim the content, commit.
-async fn commit(store: &dyn MetaStore, bucket: &BucketName, k: &str, new: NewVersion) -> ObjectVersion {
+pub(super) async fn commit(store: &dyn MetaStore, bucket: &BucketName, k: &str, new: NewVersion) -> ObjectVersion {
     let upload = store.begin_version(bucket, &key(k)).await.expect("begin");
     let new = with_claim(store, new).await;
     store.commit_version(upload, new).await.expect("commit")
@@ -160,7 +160,7 @@ pub async fn pending_versions_are_never_visible(store: &dyn MetaStore) {
     assert_eq!(store.commit_version(upload, null_put(1)).await, Err(MetaError::NoSuchUpload));
 
     let crashed = store.begin_version(&b, &key("k2")).await.expect("begin");
-    assert_eq!(store.abort_stale(SystemTime::now() + Duration::from_secs(1)).await.expect("sweep"), 1);
+    assert_eq!(store.abort_orphans(SystemTime::now() + Duration::from_secs(1)).await.expect("sweep"), 1);
     assert_eq!(store.commit_version(crashed, null_put(1)).await, Err(MetaError::NoSuchUpload));
     assert_eq!(store.begin_version(&bucket_name("missing"), &key("k")).await, Err(MetaError::NoSuchBucket));
 }
@@ -422,7 +422,7 @@ pub async fn claims_hold_content_until_taken_over_or_released(store: &dyn MetaSt
     assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 1, "the refused commit left the claim open");
 
     let _crashed = store.claim_content(&cid(3), 3).await.expect("claim");
-    store.abort_stale(later()).await.expect("sweep");
+    store.abort_orphans(later()).await.expect("sweep");
     assert_eq!(store.content_refs(&cid(2)).await.expect("refs"), 0, "a crash's claims are released");
     assert_eq!(store.content_refs(&cid(3)).await.expect("refs"), 0);
 }
@@ -563,10 +563,11 @@ pub async fn leases_exclude_other_holders_until_they_expire(store: &dyn MetaStor
 }
 
 /// Generates one `#[tokio::test]` per `MetaStore` conformance case, each on a fresh store from `$fresh().await`.
+/// `$peer(&store, name)` opens a second handle on the same data writing for replica `name`.
 #[macro_export]
 macro_rules! meta_conformance_tests {
-    ($fresh:path) => {
-        $crate::meta_conformance_tests!(@cases $fresh;
+    ($fresh:path, $peer:path) => {
+        $crate::meta_conformance_tests!(@cases $fresh; meta;
             users_and_access_keys,
             buckets_are_global_names_listed_per_owner,
             pending_versions_are_never_visible,
@@ -585,13 +586,35 @@ macro_rules! meta_conformance_tests {
             completing_an_upload_is_part_of_the_commit,
             leases_exclude_other_holders_until_they_expire
         );
+        $crate::meta_conformance_tests!(@cases $fresh; meta_shared;
+            racing_commits_to_one_key_get_distinct_ordered_seqs,
+            racing_null_writes_leave_one_version_and_exact_references,
+            racing_deletes_by_id_retire_once,
+            racing_if_none_match_writes_have_one_winner,
+            racing_if_match_writes_have_one_winner,
+            racing_bucket_creations_have_one_winner,
+            keys_with_wildcards_and_multibyte_characters_are_exact,
+            retiring_the_latest_version_uncovers_the_previous_one,
+            history_is_pruned_but_visible_versions_stay
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn orphans_are_only_those_of_stopped_replicas() {
+            let store = $fresh().await;
+            let peer = $peer(&store, "peer-replica");
+            $crate::conformance::meta_shared::orphans_are_only_those_of_stopped_replicas(&store, &peer).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn delimiter_listings_page_through_prefixes_and_delete_markers() {
+            let store = ::std::sync::Arc::new($fresh().await);
+            $crate::conformance::meta_shared::delimiter_listings_page_through_prefixes_and_delete_markers(store).await;
+        }
     };
-    (@cases $fresh:path; $($case:ident),* $(,)?) => {
+    (@cases $fresh:path; $module:ident; $($case:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let store = $fresh().await;
-                $crate::conformance::meta::$case(&store).await;
+                $crate::conformance::$module::$case(&store).await;
             }
         )*
     };

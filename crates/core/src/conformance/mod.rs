@@ -3,3 +3,4 @@
 
 pub mod content;
 pub mod meta;
+pub mod meta_shared;

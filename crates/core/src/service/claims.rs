@@ -9,6 +9,7 @@ use s3ipfs_cid::{Block, Cid};
 use crate::content::ContentWriter;
 use crate::meta::{ClaimId, MetaError, MetaStore, NewVersion, UploadId};
 use crate::model::ObjectVersion;
+use crate::names::{BucketName, ObjectKey};
 
 use super::{Gateway, ServiceError, objects};
 
@@ -42,7 +43,7 @@ impl Gateway {
         nodes: Vec<Block>,
     ) -> Result<HeldClaim, ServiceError> {
         let claim = match self.claim(&root, size).await {
-            Ok(claim) => HeldClaim { meta: Arc::clone(&self.meta), claim, open: true },
+            Ok(claim) => HeldClaim::new(&self.meta, claim),
             Err(err) => {
                 writer.abort().await;
                 return Err(err);
@@ -76,16 +77,62 @@ impl Gateway {
     }
 }
 
-/// A claim a write holds until its commit takes it over. Dropped unfinished (the request was cancelled: the client
-/// went away), it is released in the background; a release that fails only delays collection until the next start.
-pub(super) struct HeldClaim {
+/// What a write in progress holds in the metadata store, and gives back if it does not finish.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// A claim on content, released.
+    Claim(ClaimId),
+    /// A pending version, aborted.
+    Pending(UploadId),
+}
+
+impl Hold {
+    async fn let_go(self, meta: &dyn MetaStore) {
+        let _ = match self {
+            Hold::Claim(claim) => meta.release_claim(claim).await,
+            Hold::Pending(upload) => meta.abort_version(upload).await,
+        };
+    }
+}
+
+/// A [`Hold`] until a commit takes it over. Dropped unfinished (the request was cancelled: the client went away), it
+/// is let go in the background at once; one that fails to go is freed by the orphan cleanup.
+struct Held {
     meta: Arc<dyn MetaStore>,
-    claim: ClaimId,
-    /// Whether the claim is still this value's to release.
+    hold: Hold,
+    /// Whether the hold is still this value's to let go.
     open: bool,
 }
 
+impl Held {
+    async fn let_go(mut self) {
+        self.open = false;
+        self.hold.let_go(self.meta.as_ref()).await;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.open
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (meta, hold) = (Arc::clone(&self.meta), self.hold);
+            runtime.spawn(async move { hold.let_go(meta.as_ref()).await });
+        }
+    }
+}
+
+/// A claim a write holds until its commit takes it over (released if the write fails or is cancelled).
+pub(super) struct HeldClaim {
+    held: Held,
+    claim: ClaimId,
+}
+
 impl HeldClaim {
+    fn new(meta: &Arc<dyn MetaStore>, claim: ClaimId) -> Self {
+        HeldClaim { held: Held { meta: Arc::clone(meta), hold: Hold::Claim(claim), open: true }, claim }
+    }
+
     /// The claim, for the commit that takes it over.
     pub(super) fn id(&self) -> ClaimId {
         self.claim
@@ -93,25 +140,43 @@ impl HeldClaim {
 
     /// The commit took the claim over: nothing to release.
     pub(super) fn taken(mut self) {
-        self.open = false;
+        self.held.open = false;
     }
 
     /// Releases the claim: the write it belonged to failed.
-    pub(super) async fn release(mut self) {
-        self.open = false;
-        let _ = self.meta.release_claim(self.claim).await;
+    pub(super) async fn release(self) {
+        self.held.let_go().await;
     }
 }
 
-impl Drop for HeldClaim {
-    fn drop(&mut self) {
-        if self.open
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let (meta, claim) = (Arc::clone(&self.meta), self.claim);
-            runtime.spawn(async move {
-                let _ = meta.release_claim(claim).await;
-            });
-        }
+/// A pending version a write holds until it commits (aborted if the write fails or is cancelled).
+pub(super) struct PendingVersion {
+    held: Held,
+    upload: UploadId,
+}
+
+impl PendingVersion {
+    /// The pending version, for its commit.
+    pub(super) fn id(&self) -> UploadId {
+        self.upload
+    }
+
+    /// The version committed: nothing to abort.
+    pub(super) fn committed(mut self) {
+        self.held.open = false;
+    }
+
+    /// Aborts the version: the write failed.
+    pub(super) async fn abort(self) {
+        self.held.let_go().await;
+    }
+}
+
+impl Gateway {
+    /// Records the intent to write `key` (a pending version), held until the write commits or fails.
+    pub(super) async fn begin(&self, bucket: &BucketName, key: &ObjectKey) -> Result<PendingVersion, ServiceError> {
+        let upload = self.meta.begin_version(bucket, key).await?;
+        let held = Held { meta: Arc::clone(&self.meta), hold: Hold::Pending(upload), open: true };
+        Ok(PendingVersion { held, upload })
     }
 }

@@ -6,8 +6,34 @@ use crate::names::{BucketName, UserId, VersionId};
 
 use super::{Gateway, ServiceError};
 
-/// Page size asked from the store while filling a listing.
+/// The most rows asked from the store at once while filling a listing.
 const PAGE: usize = 1000;
+
+/// How many rows to ask the store for next. After a common prefix, the rows below it are skipped with a new seek,
+/// so the next read starts small (one index seek per common prefix, not a page of rows thrown away); each page used
+/// to its end makes the next one larger.
+#[derive(Debug, Clone, Copy)]
+struct Batch(usize);
+
+impl Batch {
+    fn first(max_keys: usize) -> Self {
+        Batch(max_keys.saturating_add(1).clamp(1, PAGE))
+    }
+
+    fn size(self) -> usize {
+        self.0
+    }
+
+    /// The listing jumped past a common prefix.
+    fn skipped(&mut self) {
+        self.0 = 2;
+    }
+
+    /// The listing used a whole page.
+    fn used(&mut self) {
+        self.0 = self.0.saturating_mul(4).min(PAGE);
+    }
+}
 
 /// A ListObjects(V2) request.
 #[derive(Debug, Clone, Default)]
@@ -119,10 +145,12 @@ impl Gateway {
         let mut out = Listing::default();
         let mut cursor = params.after.clone();
         let delimiter = params.delimiter.as_deref();
+        let mut batch = Batch::first(params.max_keys);
         'pages: loop {
-            let page = self.meta.list_latest(&bucket.name, &params.prefix, cursor.as_deref(), PAGE).await?;
+            let page = self.meta.list_latest(&bucket.name, &params.prefix, cursor.as_deref(), batch.size()).await?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.key.to_string());
+            let full = page.len() == batch.size();
             for version in page {
                 let key = version.key.as_str();
                 let entry = common_prefix(key, &params.prefix, delimiter).map(str::to_owned);
@@ -131,6 +159,7 @@ impl Gateway {
                 {
                     // A group at or before the marker was returned on an earlier page.
                     cursor = Some(past_prefix(cp));
+                    batch.skipped();
                     continue 'pages;
                 }
                 if entry.is_some() && entry == out.common_prefixes.last().cloned() {
@@ -145,6 +174,7 @@ impl Gateway {
                         cursor = Some(past_prefix(&cp));
                         out.next_after = Some(cp.clone());
                         out.common_prefixes.push(cp);
+                        batch.skipped();
                         continue 'pages;
                     }
                     None => {
@@ -153,6 +183,10 @@ impl Gateway {
                     }
                 }
             }
+            if !full {
+                break;
+            }
+            batch.used();
         }
         Ok(out)
     }
@@ -184,11 +218,13 @@ impl Gateway {
             latest_key = Some(key.clone());
         }
         let delimiter = params.delimiter.as_deref();
+        let mut batch = Batch::first(params.max_keys);
         'pages: loop {
             let after = cursor.as_ref().map(|(k, s)| (k.as_str(), *s));
-            let page = self.meta.list_versions(&bucket.name, &params.prefix, after, PAGE).await?;
+            let page = self.meta.list_versions(&bucket.name, &params.prefix, after, batch.size()).await?;
             let Some(last) = page.last() else { break };
             cursor = Some((last.key.to_string(), last.seq));
+            let full = page.len() == batch.size();
             for version in page {
                 let key = version.key.to_string();
                 let entry = common_prefix(&key, &params.prefix, delimiter).map(str::to_owned);
@@ -196,6 +232,7 @@ impl Gateway {
                     && params.key_marker.as_deref().is_some_and(|marker| cp.as_str() <= marker)
                 {
                     cursor = Some((past_prefix(cp), 0));
+                    batch.skipped();
                     continue 'pages;
                 }
                 if entry.is_some() && entry == out.common_prefixes.last().cloned() {
@@ -210,6 +247,7 @@ impl Gateway {
                     out.next_key_marker = Some(cp.clone());
                     out.next_version_id_marker = None;
                     out.common_prefixes.push(cp);
+                    batch.skipped();
                     continue 'pages;
                 }
                 let is_latest = latest_key.as_deref() != Some(key.as_str());
@@ -218,6 +256,10 @@ impl Gateway {
                 out.next_version_id_marker = Some(version.version_id.clone());
                 out.versions.push((version, is_latest));
             }
+            if !full {
+                break;
+            }
+            batch.used();
         }
         Ok(out)
     }

@@ -276,7 +276,7 @@ impl Gateway {
         let (checksums, composite_checksum) = object_checksum(&upload, &parts, claims)?;
         let bucket_row = self.bucket_for(user, bucket).await?;
         self.check_condition(&bucket_row, key, condition.as_ref()).await?;
-        let pending = self.meta.begin_version(bucket, key).await?;
+        let pending = self.begin(bucket, key).await?;
         let committed = async {
             let Joined { writer, root, size, nodes } = self.join_parts(&parts).await?;
             let claim = self.keep(writer, root, size, nodes).await?;
@@ -294,13 +294,16 @@ impl Gateway {
             new.condition = condition;
             new.completes = Some(upload_id.to_owned());
             // NoSuchUpload: aborted, expired or completed by another request meanwhile.
-            self.commit_claimed(pending, new, claim).await.map_err(no_such_upload)
+            self.commit_claimed(pending.id(), new, claim).await.map_err(no_such_upload)
         }
         .await;
         match committed {
-            Ok(version) => Ok(Located { version, versioning: bucket_row.versioning }),
+            Ok(version) => {
+                pending.committed();
+                Ok(Located { version, versioning: bucket_row.versioning })
+            }
             Err(err) => {
-                let _ = self.meta.abort_version(pending).await;
+                pending.abort().await;
                 Err(err)
             }
         }

@@ -110,10 +110,12 @@ impl Gateway {
         let bucket = self.bucket_for(user, bucket).await?;
         self.check_condition(&bucket, key, request.condition.as_ref()).await?;
         // Intent first: a crash from here on leaves only a pending row, which is never visible.
-        let upload = self.meta.begin_version(&bucket.name, key).await?;
-        let result = self.upload(upload, &bucket, request, body, verify).await;
-        if result.is_err() {
-            let _ = self.meta.abort_version(upload).await;
+        let pending = self.begin(&bucket.name, key).await?;
+        let result = self.upload(pending.id(), &bucket, request, body, verify).await;
+        if result.is_ok() {
+            pending.committed();
+        } else {
+            pending.abort().await;
         }
         match result {
             Ok(version) => Ok(Located { version, versioning: bucket.versioning }),
