@@ -1,9 +1,14 @@
-//! `s3ipfs-meta`: `MetaStore` adapters. Today the embedded store ([`SqliteMeta`]); PostgreSQL joins it behind the
-//! same conformance suite.
+//! `s3ipfs-meta`: `MetaStore` adapters: the embedded store ([`SqliteMeta`]) and PostgreSQL ([`PgMeta`]), held to
+//! the same conformance suite.
 
+mod codec;
+mod postgres;
 mod sqlite;
 mod sqlite_content;
 mod sqlite_multipart;
 mod sqlite_rows;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
+pub use postgres::{PgMeta, PgOpenError, PgSettings};
 pub use sqlite::{SqliteMeta, SqliteOpenError};

@@ -16,11 +16,10 @@ use s3ipfs_core::{
     ObjectVersion, StoredContent, UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
 };
 
+use crate::codec::{from_millis, millis, prefix_end};
 use crate::sqlite_content::{add_ref_to_stored, drop_ref, release_stale_claims, take_claim};
 use crate::sqlite_multipart::remove_upload;
-use crate::sqlite_rows::{
-    ABORTED, DELETE_MARKER, PENDING, VERSION_COLUMNS, from_millis, millis, store_committed, version_from_row,
-};
+use crate::sqlite_rows::{ABORTED, DELETE_MARKER, PENDING, VERSION_COLUMNS, store_committed, version_from_row};
 use s3ipfs_core::meta::heartbeat_lease;
 
 mod embedded {
@@ -216,23 +215,6 @@ fn select_versions(
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, version_from_row)?;
     rows.collect()
-}
-
-/// The smallest string above every string that starts with `prefix` (`None` when there is none): keys with the
-/// prefix are exactly those in `prefix..end`, a range the `(bucket, key)` indexes answer, whatever bytes keys hold.
-pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match u32::from(last) + 1 {
-            0xD800 => 0xE000,
-            n => n,
-        };
-        if let Some(next) = char::from_u32(next) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// The newest visible version of a key, through its head row.
@@ -838,6 +820,34 @@ mod tests {
         }
 
         s3ipfs_core::meta_conformance_tests!(fresh, super::peer);
+    }
+
+    #[tokio::test]
+    async fn a_reference_count_that_would_go_below_zero_is_an_error_and_changes_nothing() {
+        let store = SqliteMeta::open_in_memory().expect("store");
+        let user = store.create_user("u@example.com").await.expect("user");
+        let bucket = BucketName::parse("under").expect("valid");
+        let b = Bucket {
+            name: bucket.clone(),
+            owner: user.id,
+            created_at: SystemTime::now(),
+            versioning: Versioning::Enabled,
+        };
+        store.create_bucket(&b).await.expect("bucket");
+        let key = ObjectKey::parse("k").expect("valid");
+        let cid = Cid::v1(s3ipfs_cid::cid::RAW, [9; 32]);
+        let meta = s3ipfs_core::ObjectMeta { cid: Some(cid), size: 1, etag: "\"e\"".into(), ..Default::default() };
+        let mut new = NewVersion::new(VersionId::generate(), VersionState::Committed(Box::new(meta)), false);
+        new.claim = Some(store.claim_content(&cid, 1).await.expect("claim"));
+        let upload = store.begin_version(&bucket, &key).await.expect("begin");
+        let version = store.commit_version(upload, new).await.expect("commit");
+        store.with(|conn| conn.execute("UPDATE content SET refcount = 0", []).map_err(backend)).await.expect("corrupt");
+        let retired = store.retire_version(&bucket, &key, &version.version_id).await;
+        assert!(
+            matches!(&retired, Err(MetaError::Backend { message }) if message.contains("underflow")),
+            "{retired:?}"
+        );
+        assert_eq!(store.latest_version(&bucket, &key).await.expect("latest"), Some(version), "rolled back");
     }
 
     #[tokio::test]

@@ -12,8 +12,8 @@ use s3ipfs_core::{ClaimId, MetaError, StoredContent};
 
 use s3ipfs_core::MetaStore as _;
 
+use crate::codec::millis;
 use crate::sqlite::{ORPHANED, SqliteMeta, backend, immediate};
-use crate::sqlite_rows::millis;
 
 /// Adds a reference to `cid` (`size` bytes), creating its row if needed.
 pub(crate) fn add_ref(tx: &Transaction<'_>, cid: &[u8], size: u64) -> Result<(), MetaError> {

@@ -4,59 +4,17 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
-use s3ipfs_cid::{ChecksumType, Cid, DagLink, varint};
-use s3ipfs_core::{BucketName, ClaimId, MetaError, MultipartUpload, ObjectKey, UploadChecksum, UploadPart};
+use s3ipfs_cid::Cid;
+use s3ipfs_core::{BucketName, ClaimId, MetaError, MultipartUpload, ObjectKey, UploadPart};
 
-use crate::sqlite::{SqliteMeta, backend, immediate, prefix_end};
+use crate::codec::{decode_leaves, encode_leaves, from_millis, millis, prefix_end, upload_checksum};
+use crate::sqlite::{SqliteMeta, backend, immediate};
 use crate::sqlite_content::{drop_ref, take_claim};
-use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, from_millis, header_params, headers_at, millis};
+use crate::sqlite_rows::{checksum_params, checksums_at, corrupt, header_params, headers_at};
 
 const UPLOAD_COLUMNS: &str = "id, bucket, key, initiated, content_type, content_encoding, content_disposition, \
      content_language, cache_control, expires, user_meta, checksum_algorithm, checksum_type";
 const PART_COLUMNS: &str = "number, size, cid, md5, crc32, crc32c, crc64nvme, sha1, sha256, leaves, modified_at";
-
-/// `varint(len) cid varint(file_size) varint(dag_size)` for each leaf.
-fn encode_leaves(leaves: &[DagLink]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(leaves.len() * 48);
-    for leaf in leaves {
-        varint::encode(leaf.cid.encoded_len() as u64, &mut out);
-        leaf.cid.write_bytes(&mut out);
-        varint::encode(leaf.file_size, &mut out);
-        varint::encode(leaf.dag_size, &mut out);
-    }
-    out
-}
-
-fn decode_leaves(mut bytes: &[u8]) -> rusqlite::Result<Vec<DagLink>> {
-    let next = |bytes: &mut &[u8]| -> rusqlite::Result<u64> {
-        let (value, used) = varint::decode(bytes).map_err(|_| corrupt("leaves"))?;
-        *bytes = &bytes[used..];
-        Ok(value)
-    };
-    let mut leaves = Vec::new();
-    while !bytes.is_empty() {
-        let len = usize::try_from(next(&mut bytes)?).map_err(|_| corrupt("leaves"))?;
-        let cid_bytes = bytes.get(..len).ok_or_else(|| corrupt("leaves"))?;
-        let cid = Cid::from_bytes(cid_bytes).map_err(|_| corrupt("leaves"))?;
-        bytes = &bytes[len..];
-        let file_size = next(&mut bytes)?;
-        let dag_size = next(&mut bytes)?;
-        leaves.push(DagLink { cid, file_size, dag_size });
-    }
-    Ok(leaves)
-}
-
-/// The upload checksum from its two columns (both NULL when the upload named none).
-fn upload_checksum(algorithm: Option<String>, kind: Option<String>) -> rusqlite::Result<Option<UploadChecksum>> {
-    match (algorithm, kind) {
-        (Some(algorithm), Some(kind)) => Ok(Some(UploadChecksum {
-            algorithm: algorithm.parse().map_err(|_| corrupt("checksum_algorithm"))?,
-            kind: ChecksumType::parse(&kind).ok_or_else(|| corrupt("checksum_type"))?,
-        })),
-        (None, None) => Ok(None),
-        _ => Err(corrupt("checksum_type")),
-    }
-}
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
     let user_meta: Option<String> = row.get(10)?;
@@ -70,7 +28,7 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<MultipartUpload> {
             Some(json) => serde_json::from_str::<BTreeMap<String, String>>(&json).map_err(|_| corrupt("user_meta"))?,
             None => BTreeMap::new(),
         },
-        checksum: upload_checksum(row.get(11)?, row.get(12)?)?,
+        checksum: upload_checksum(row.get(11)?, row.get(12)?).map_err(corrupt)?,
     })
 }
 
@@ -80,7 +38,7 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<UploadPart> {
         size: u64::try_from(row.get::<_, i64>(1)?).map_err(|_| corrupt("size"))?,
         cid: Cid::from_bytes(&row.get::<_, Vec<u8>>(2)?).map_err(|_| corrupt("cid"))?,
         checksums: checksums_at(row, 3)?,
-        leaves: decode_leaves(&row.get::<_, Vec<u8>>(9)?)?,
+        leaves: decode_leaves(&row.get::<_, Vec<u8>>(9)?).map_err(corrupt)?,
         modified_at: from_millis(row.get(10)?),
     })
 }
@@ -279,20 +237,5 @@ impl SqliteMeta {
             rows.map_err(backend)?.collect::<Result<_, _>>().map_err(backend)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leaf_lists_round_trip_and_garbage_is_an_error() {
-        let leaves = vec![
-            DagLink { cid: Cid::v1(s3ipfs_cid::cid::RAW, [1; 32]), file_size: 262_144, dag_size: 262_144 },
-            DagLink { cid: Cid::v0([2; 32]), file_size: 5, dag_size: 19 },
-        ];
-        assert_eq!(decode_leaves(&encode_leaves(&leaves)).expect("decodes"), leaves);
-        assert!(decode_leaves(&[0x05, 0x01]).is_err());
     }
 }

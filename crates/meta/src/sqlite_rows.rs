@@ -1,11 +1,12 @@
 //! Mapping between `object_versions` rows and domain versions.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Row;
-use s3ipfs_cid::{Checksums, Cid, varint};
+use s3ipfs_cid::{Checksums, Cid};
 use s3ipfs_core::{BucketName, ObjectHeaders, ObjectKey, ObjectMeta, ObjectVersion, VersionId, VersionState};
+
+use crate::codec::{decode_sizes, encode_sizes, from_millis};
 
 pub(crate) const PENDING: i64 = 0;
 pub(crate) const COMMITTED: i64 = 1;
@@ -16,14 +17,6 @@ pub(crate) const ABORTED: i64 = 3;
 pub(crate) const VERSION_COLUMNS: &str = "bucket, key, seq, version_id, state, retired, modified_at, cid, size, etag, \
      md5, crc32, crc32c, crc64nvme, sha1, sha256, content_type, content_encoding, content_disposition, \
      content_language, cache_control, expires, user_meta, composite_checksum, part_sizes";
-
-pub(crate) fn millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
 
 pub(crate) fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Null)
@@ -69,31 +62,10 @@ fn meta_from_row(row: &Row<'_>) -> rusqlite::Result<ObjectMeta> {
         etag: row.get(9)?,
         checksums: checksums_at(row, 10)?,
         composite_checksum: row.get(23)?,
-        part_sizes: decode_sizes(row.get(24)?)?,
+        part_sizes: decode_sizes(row.get(24)?).map_err(corrupt)?,
         headers: headers_at(row, 16)?,
         user_meta,
     })
-}
-
-/// Part sizes as concatenated varints; `None` (NULL) for none.
-fn encode_sizes(sizes: &[u64]) -> Option<Vec<u8>> {
-    if sizes.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(sizes.len() * 4);
-    sizes.iter().for_each(|size| varint::encode(*size, &mut out));
-    Some(out)
-}
-
-fn decode_sizes(bytes: Option<Vec<u8>>) -> rusqlite::Result<Vec<u64>> {
-    let mut rest = bytes.as_deref().unwrap_or_default();
-    let mut sizes = Vec::new();
-    while !rest.is_empty() {
-        let (size, used) = varint::decode(rest).map_err(|_| corrupt("part_sizes"))?;
-        sizes.push(size);
-        rest = &rest[used..];
-    }
-    Ok(sizes)
 }
 
 /// The six checksum columns (md5, crc32, crc32c, crc64nvme, sha1, sha256) starting at column `first`.
