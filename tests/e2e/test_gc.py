@@ -17,8 +17,14 @@ MIB = 1024 * 1024
 def stored(gateway):
     """(CIDs of stored data files, total bytes of every file) under the content store."""
     objects = gateway.data_dir / "content" / "objects"
-    files = [p for p in objects.rglob("*") if p.is_file()]
-    return {p.name for p in files if not p.name.endswith(".nodes")}, sum(p.stat().st_size for p in files)
+    sizes = {}
+    for path in objects.rglob("*"):
+        try:
+            if path.is_file():
+                sizes[path] = path.stat().st_size
+        except FileNotFoundError:  # collected while we looked
+            pass
+    return {p.name for p in sizes if not p.name.endswith(".nodes")}, sum(sizes.values())
 
 
 def wait_for(predicate, seconds):

@@ -43,6 +43,21 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Removes uploads in `tmp/` that nothing has written to for `idle` (their writer crashed). Safe beside other
+    /// processes sharing the store: a live upload writes at least once per stall timeout.
+    pub async fn clear_uploads_idle_for(&self, idle: std::time::Duration) -> Result<usize, ContentError> {
+        let mut removed = 0;
+        let mut entries = fs::read_dir(self.root.join("tmp")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let modified = entry.metadata().await.and_then(|m| m.modified());
+            let stale = modified.is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= idle));
+            if stale && fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn object_path(&self, cid: &Cid) -> PathBuf {
         let name = cid.to_string();
         let shard = &name[name.len().saturating_sub(2)..];
@@ -317,5 +332,21 @@ mod tests {
         assert_eq!(files_under(&dir.path().join("tmp")).await.len(), 1, "opening touches no upload in progress");
         reopened.clear_interrupted_uploads().await.expect("clear");
         assert!(files_under(&dir.path().join("tmp")).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_uploads_idle_for_the_bound_are_cleared_beside_other_writers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::open(dir.path()).await.expect("open");
+        let mut crashed = store.writer().await.expect("writer");
+        crashed.write(Bytes::from_static(b"partial")).await.expect("write");
+        std::mem::forget(crashed);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut live = store.writer().await.expect("writer");
+        live.write(Bytes::from_static(b"in progress")).await.expect("write");
+        let removed = store.clear_uploads_idle_for(std::time::Duration::from_millis(200)).await.expect("clear");
+        assert_eq!(removed, 1, "only the idle upload");
+        assert_eq!(files_under(&dir.path().join("tmp")).await.len(), 1, "the live upload stays");
+        live.abort().await;
     }
 }

@@ -1,15 +1,24 @@
-//! Command-line interface: the subcommands and their arguments. Every setting has a flag and an environment
-//! variable (listed in `.env.example`).
+//! Command-line interface: the subcommands, and a flag and environment variable for every setting of the
+//! configuration tree (listed in `.env.example`). A flag or variable overrides the configuration file, which
+//! overrides the defaults.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use s3ipfs_cid::Profile;
 
+use crate::config::{CacheBackend, Config, ConfigError, ContentBackend, MetaBackend, Secret};
+
 /// S3-compatible gateway that stores every object on IPFS.
 #[derive(Debug, clap::Parser)]
 #[command(name = "s3ipfs", version, about)]
 pub struct Cli {
+    /// TOML configuration file (sections server, meta, content, cache, jobs).
+    #[arg(long = "config", env = "S3IPFS_CONFIG", global = true, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Settings over the file.
+    #[command(flatten)]
+    pub settings: Settings,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -19,112 +28,35 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run the S3 gateway.
-    Serve(Box<ServeArgs>),
+    Serve,
     /// Manage users and their access keys.
     #[command(subcommand)]
     User(UserCommand),
     /// Print the IPFS CID of a file (what `ipfs add` prints), optionally writing its DAG as a CAR.
     Cid(CidArgs),
     /// Delete stored content that nothing has referenced for the grace period (a running server does this itself
-    /// every --gc-interval-secs; this command is safe to run beside it).
+    /// every jobs.gc_interval_secs; this command is safe to run beside it).
     Gc(GcCommandArgs),
+    /// Apply the metadata store's pending schema migrations, then exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-/// How long unreferenced content is kept.
-#[derive(Debug, Clone, clap::Args)]
-pub struct GcArgs {
-    /// Content no object version, part or upload in progress has referenced for this many seconds is deleted.
-    #[arg(long = "gc-grace-secs", env = "S3IPFS_GC_GRACE_SECS", default_value_t = 900)]
-    pub grace_secs: u64,
+/// `s3ipfs config …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets masked); exit non-zero naming the first bad setting.
+    Check,
 }
 
 /// Arguments of `s3ipfs gc`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GcCommandArgs {
-    /// Storage location.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Grace period.
-    #[command(flatten)]
-    pub gc: GcArgs,
     /// Only report what would be deleted, and how many bytes.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// Limits that keep a stalled or flooding client from holding the server's resources.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ConnArgs {
-    /// Seconds a client may take to send a request's headers (and a TLS handshake).
-    #[arg(long, env = "S3IPFS_HEADER_TIMEOUT_SECS", default_value_t = 20)]
-    pub header_timeout_secs: u64,
-    /// Seconds a connection stays open with no request in flight (keep-alive, or nothing sent at all).
-    #[arg(long, env = "S3IPFS_IDLE_TIMEOUT_SECS", default_value_t = 30)]
-    pub idle_timeout_secs: u64,
-    /// Seconds a request body may send nothing, or a response wait for the client to read, before the request fails.
-    #[arg(long, env = "S3IPFS_STALL_TIMEOUT_SECS", default_value_t = 30)]
-    pub stall_timeout_secs: u64,
-    /// Connections served at once; more are answered 503 SlowDown and closed. 0 derives it from the open-file limit.
-    #[arg(long, env = "S3IPFS_MAX_CONNECTIONS", default_value_t = 0)]
-    pub max_connections: usize,
-}
-
-/// Where the embedded stores live.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DataArgs {
-    /// Directory of the embedded metadata database and the local CID store.
-    #[arg(long, env = "S3IPFS_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-}
-
-/// Arguments of `s3ipfs serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "S3IPFS_LISTEN", default_value = "127.0.0.1:9000")]
-    pub listen: SocketAddr,
-    /// Storage location.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Region reported to clients and expected in signatures.
-    #[arg(long, env = "S3IPFS_REGION", default_value = "us-east-1")]
-    pub region: String,
-    /// Base domains for virtual-hosted-style requests (`bucket.DOMAIN`), comma-separated; path style always works.
-    #[arg(long = "domain", env = "S3IPFS_DOMAINS", value_delimiter = ',')]
-    pub domains: Vec<String>,
-    /// Accept SigV2 presigned URLs (what boto3 and aws-cli v1 generate by default).
-    #[arg(long, env = "S3IPFS_ALLOW_SIGV2", default_value_t = false)]
-    pub allow_sigv2: bool,
-    /// PEM certificate chain: serve HTTPS (the SDKs send checksum trailers only over HTTPS).
-    #[arg(long, env = "S3IPFS_TLS_CERT", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of the certificate.
-    #[arg(long, env = "S3IPFS_TLS_KEY", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Multipart uploads older than this many seconds are aborted and their parts freed (default 7 days).
-    #[arg(long, env = "S3IPFS_MULTIPART_EXPIRY_SECS", default_value_t = 7 * 24 * 3600)]
-    pub multipart_expiry_secs: u64,
-    /// Garbage collection's grace period.
-    #[command(flatten)]
-    pub gc: GcArgs,
-    /// Seconds between garbage collections.
-    #[arg(long, env = "S3IPFS_GC_INTERVAL_SECS", default_value_t = 300)]
-    pub gc_interval_secs: u64,
-    /// Connection limits and timeouts.
-    #[command(flatten)]
-    pub conn: ConnArgs,
-    /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
-    #[arg(long, env = "S3IPFS_CID_PROFILE", default_value = "kubo-v1")]
-    pub cid_profile: Profile,
-    /// Email of the first user, created on first start.
-    #[arg(long, env = "S3IPFS_ROOT_EMAIL", default_value = "admin@localhost")]
-    pub root_email: String,
-    /// Access key id of the first user (generated and printed once when not given).
-    #[arg(long, env = "S3IPFS_ROOT_ACCESS_KEY", requires = "root_secret_key")]
-    pub root_access_key: Option<String>,
-    /// Secret key of the first user.
-    #[arg(long, env = "S3IPFS_ROOT_SECRET_KEY", hide_env_values = true, requires = "root_access_key")]
-    pub root_secret_key: Option<String>,
 }
 
 /// `s3ipfs user …`.
@@ -135,9 +67,6 @@ pub enum UserCommand {
         /// The user's email address.
         #[arg(long)]
         email: String,
-        /// Storage location.
-        #[command(flatten)]
-        data: DataArgs,
     },
 }
 
@@ -153,4 +82,202 @@ pub struct CidArgs {
     /// The file to import, or `-` for standard input.
     #[arg(value_name = "FILE|-")]
     pub input: PathBuf,
+}
+
+/// Every setting as a flag and an environment variable; unset ones keep the file's value or the default.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Settings {
+    /// server.listen: address to listen on (port 0 picks a free port) [default: 127.0.0.1:9000].
+    #[arg(long, env = "S3IPFS_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// server.data_dir: directory of the embedded metadata database and the local content store [default: ./data].
+    #[arg(long, env = "S3IPFS_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// server.region: region reported to clients and expected in signatures [default: us-east-1].
+    #[arg(long, env = "S3IPFS_REGION", global = true)]
+    pub region: Option<String>,
+    /// server.domains: base domains for virtual-hosted-style requests, comma-separated.
+    #[arg(long = "domain", env = "S3IPFS_DOMAINS", value_delimiter = ',', global = true)]
+    pub domains: Option<Vec<String>>,
+    /// server.allow_sigv2 = true: accept SigV2 presigned URLs.
+    #[arg(long, env = "S3IPFS_ALLOW_SIGV2", global = true)]
+    pub allow_sigv2: bool,
+    /// server.tls_cert: PEM certificate chain; serve HTTPS.
+    #[arg(long, env = "S3IPFS_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// server.tls_key: PEM private key of the certificate.
+    #[arg(long, env = "S3IPFS_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// server.header_timeout_secs [default: 20].
+    #[arg(long, env = "S3IPFS_HEADER_TIMEOUT_SECS", global = true)]
+    pub header_timeout_secs: Option<u64>,
+    /// server.idle_timeout_secs [default: 30].
+    #[arg(long, env = "S3IPFS_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// server.stall_timeout_secs [default: 30].
+    #[arg(long, env = "S3IPFS_STALL_TIMEOUT_SECS", global = true)]
+    pub stall_timeout_secs: Option<u64>,
+    /// server.max_connections: 0 derives it from the open-file limit [default: 0].
+    #[arg(long, env = "S3IPFS_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// server.root_email: the first user [default: admin@localhost].
+    #[arg(long, env = "S3IPFS_ROOT_EMAIL", global = true)]
+    pub root_email: Option<String>,
+    /// server.root_access_key: the first user's access key id (generated when unset).
+    #[arg(long, env = "S3IPFS_ROOT_ACCESS_KEY", global = true)]
+    pub root_access_key: Option<String>,
+    /// server.root_secret_key: the first user's secret key.
+    #[arg(long, env = "S3IPFS_ROOT_SECRET_KEY", hide_env_values = true, global = true)]
+    pub root_secret_key: Option<String>,
+    /// meta.backend: embedded or postgres [default: postgres when a URL is set].
+    #[arg(long = "meta-backend", env = "S3IPFS_META_BACKEND", global = true)]
+    pub meta_backend: Option<MetaBackend>,
+    /// meta.url: PostgreSQL URL; selects PostgreSQL.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// meta.pool_size [default: 16].
+    #[arg(long = "database-pool-size", env = "S3IPFS_DATABASE_POOL_SIZE", global = true)]
+    pub database_pool_size: Option<usize>,
+    /// meta.connect_timeout_secs [default: 5].
+    #[arg(long = "database-connect-timeout-secs", env = "S3IPFS_DATABASE_CONNECT_TIMEOUT_SECS", global = true)]
+    pub database_connect_timeout_secs: Option<u64>,
+    /// meta.statement_timeout_secs [default: 30].
+    #[arg(long = "database-statement-timeout-secs", env = "S3IPFS_DATABASE_STATEMENT_TIMEOUT_SECS", global = true)]
+    pub database_statement_timeout_secs: Option<u64>,
+    /// meta.acquire_timeout_secs [default: 10].
+    #[arg(long = "database-acquire-timeout-secs", env = "S3IPFS_DATABASE_ACQUIRE_TIMEOUT_SECS", global = true)]
+    pub database_acquire_timeout_secs: Option<u64>,
+    /// meta.migrate = false: `serve` does not apply migrations (run `s3ipfs migrate` first).
+    #[arg(long = "no-migrate", env = "S3IPFS_NO_MIGRATE", global = true)]
+    pub no_migrate: bool,
+    /// content.backend [default: local].
+    #[arg(long = "content-backend", env = "S3IPFS_CONTENT_BACKEND", global = true)]
+    pub content_backend: Option<ContentBackend>,
+    /// content.cid_profile: kubo-v1, kubo-v0 or unixfs-v1-2025 [default: kubo-v1].
+    #[arg(long, env = "S3IPFS_CID_PROFILE", global = true)]
+    pub cid_profile: Option<String>,
+    /// cache.backend [default: none].
+    #[arg(long = "cache-backend", env = "S3IPFS_CACHE_BACKEND", global = true)]
+    pub cache_backend: Option<CacheBackend>,
+    /// jobs.multipart_expiry_secs [default: 604800].
+    #[arg(long, env = "S3IPFS_MULTIPART_EXPIRY_SECS", global = true)]
+    pub multipart_expiry_secs: Option<u64>,
+    /// jobs.gc_grace_secs [default: 900].
+    #[arg(long, env = "S3IPFS_GC_GRACE_SECS", global = true)]
+    pub gc_grace_secs: Option<u64>,
+    /// jobs.gc_interval_secs [default: 300].
+    #[arg(long, env = "S3IPFS_GC_INTERVAL_SECS", global = true)]
+    pub gc_interval_secs: Option<u64>,
+    /// jobs.heartbeat_secs [default: 10].
+    #[arg(long, env = "S3IPFS_HEARTBEAT_SECS", global = true)]
+    pub heartbeat_secs: Option<u64>,
+    /// jobs.pending_max_age_secs [default: 86400].
+    #[arg(long, env = "S3IPFS_PENDING_MAX_AGE_SECS", global = true)]
+    pub pending_max_age_secs: Option<u64>,
+    /// jobs.history_retention_secs [default: 86400].
+    #[arg(long, env = "S3IPFS_HISTORY_RETENTION_SECS", global = true)]
+    pub history_retention_secs: Option<u64>,
+    /// jobs.cleanup_interval_secs [default: 60].
+    #[arg(long, env = "S3IPFS_CLEANUP_INTERVAL_SECS", global = true)]
+    pub cleanup_interval_secs: Option<u64>,
+}
+
+/// Sets `target` to `value` when it is given.
+fn over<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+impl Settings {
+    /// Overlays the given settings on `config`.
+    pub fn apply(self, config: &mut Config) {
+        let (s, m, c, j) = (&mut config.server, &mut config.meta, &mut config.content, &mut config.jobs);
+        over(&mut s.listen, self.listen);
+        over(&mut s.data_dir, self.data_dir);
+        over(&mut s.region, self.region);
+        over(&mut s.domains, self.domains.map(|d| d.into_iter().filter(|d| !d.is_empty()).collect()));
+        over(&mut s.allow_sigv2, self.allow_sigv2.then_some(true));
+        over(&mut s.tls_cert, self.tls_cert.map(Some));
+        over(&mut s.tls_key, self.tls_key.map(Some));
+        over(&mut s.header_timeout_secs, self.header_timeout_secs);
+        over(&mut s.idle_timeout_secs, self.idle_timeout_secs);
+        over(&mut s.stall_timeout_secs, self.stall_timeout_secs);
+        over(&mut s.max_connections, self.max_connections);
+        over(&mut s.root_email, self.root_email);
+        over(&mut s.root_access_key, self.root_access_key.map(Some));
+        over(&mut s.root_secret_key, self.root_secret_key.map(|k| Some(Secret::new(k))));
+        over(&mut m.backend, self.meta_backend.map(Some));
+        over(&mut m.url, self.database_url.filter(|u| !u.is_empty()).map(|u| Some(Secret::new(u))));
+        over(&mut m.pool_size, self.database_pool_size);
+        over(&mut m.connect_timeout_secs, self.database_connect_timeout_secs);
+        over(&mut m.statement_timeout_secs, self.database_statement_timeout_secs);
+        over(&mut m.acquire_timeout_secs, self.database_acquire_timeout_secs);
+        over(&mut m.migrate, self.no_migrate.then_some(false));
+        over(&mut c.backend, self.content_backend);
+        over(&mut c.cid_profile, self.cid_profile);
+        over(&mut config.cache.backend, self.cache_backend);
+        over(&mut j.multipart_expiry_secs, self.multipart_expiry_secs);
+        over(&mut j.gc_grace_secs, self.gc_grace_secs);
+        over(&mut j.gc_interval_secs, self.gc_interval_secs);
+        over(&mut j.heartbeat_secs, self.heartbeat_secs);
+        over(&mut j.pending_max_age_secs, self.pending_max_age_secs);
+        over(&mut j.history_retention_secs, self.history_retention_secs);
+        over(&mut j.cleanup_interval_secs, self.cleanup_interval_secs);
+    }
+}
+
+impl Cli {
+    /// The effective configuration: defaults, then the file, then environment and flags; checked.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config_file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        self.settings.clone().apply(&mut config);
+        config.check()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn every_environment_variable_is_listed_in_env_example() {
+        let example = include_str!("../../../.env.example");
+        let command = Cli::command();
+        let missing: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .filter(|env| !example.lines().any(|line| line.starts_with(&format!("{env}="))))
+            .collect();
+        assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s3ipfs.toml");
+        std::fs::write(&path, "[server]\nregion = \"eu-west-1\"\nroot_email = \"file@example.com\"\n").expect("write");
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "s3ipfs",
+            "--config",
+            path.to_str().expect("utf-8"),
+            "serve",
+            "--region",
+            "ap-south-1",
+            "--no-migrate",
+        ])
+        .expect("parses");
+        let config = cli.config().expect("valid");
+        assert_eq!(config.server.region, "ap-south-1", "the flag wins over the file");
+        assert_eq!(config.server.root_email, "file@example.com", "the file wins over the default");
+        assert_eq!(config.server.listen, Config::default().server.listen, "the default stays");
+        assert!(!config.meta.migrate);
+    }
 }

@@ -3,7 +3,9 @@
 mod app;
 mod cid_command;
 mod cli;
+mod config;
 mod conn;
+mod jobs;
 mod serve;
 mod stores;
 mod tls;
@@ -15,11 +17,27 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result = match cli.command {
-        cli::Command::Cid(args) => cid_command::run(&args).map_err(|e| e.to_string()),
-        cli::Command::Serve(args) => serve::run_serve(&args),
-        cli::Command::User(command) => serve::run_user(command),
-        cli::Command::Gc(args) => serve::run_gc(&args),
+    let config = match &cli.command {
+        cli::Command::Cid(_) => None,
+        _ => match cli.config() {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("s3ipfs: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let result = match (cli.command, config) {
+        (cli::Command::Cid(args), _) => cid_command::run(&args).map_err(|e| e.to_string()),
+        (cli::Command::Serve, Some(config)) => serve::run_serve(&config),
+        (cli::Command::User(command), Some(config)) => serve::run_user(&config, command),
+        (cli::Command::Gc(args), Some(config)) => serve::run_gc(&config, &args),
+        (cli::Command::Migrate, Some(config)) => serve::run_migrate(&config),
+        (cli::Command::Config(cli::ConfigCommand::Check), Some(config)) => {
+            serve::run_config_check(&config);
+            Ok(())
+        }
+        (_, None) => Err("no configuration".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `s3ipfs serve`, `s3ipfs user` and `s3ipfs gc`: the async commands.
+//! `s3ipfs serve`, `user`, `gc`, `migrate` and `config check`: the commands that use the configuration.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +7,8 @@ use s3ipfs_core::Gateway;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, Application};
-use crate::cli::{GcCommandArgs, ServeArgs, UserCommand};
+use crate::cli::{GcCommandArgs, UserCommand};
+use crate::config::{Config, MetaBackend};
 use crate::{stores, users};
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -29,39 +30,46 @@ fn log_filter() -> EnvFilter {
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
-pub fn run_serve(args: &ServeArgs) -> Result<(), String> {
+pub fn run_serve(config: &Config) -> Result<(), String> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(log_filter()).with_writer(std::io::stderr).with_ansi(ansi).init();
     runtime()?.block_on(async {
-        let app = Application::build(args).await.map_err(|e| e.to_string())?;
+        let app = Application::build(config).await.map_err(|e| e.to_string())?;
         let addr = app.local_addr().map_err(|e| e.to_string())?;
         let endpoint = app.endpoint().map_err(|e| e.to_string())?;
         match &app.root {
             users::RootUser::Generated(key) => {
-                println!("Created the first user {} with this access key (the secret is shown once):", args.root_email);
+                println!(
+                    "Created the first user {} with this access key (the secret is shown once):",
+                    config.server.root_email
+                );
                 println!("  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}", key.id, key.secret);
                 println!("Try it:");
-                println!("  aws --endpoint-url {endpoint} --region {} s3 mb s3://my-bucket", args.region);
+                println!("  aws --endpoint-url {endpoint} --region {} s3 mb s3://my-bucket", config.server.region);
             }
             users::RootUser::Configured => {
-                println!("Created the first user {} with the configured access key.", args.root_email);
+                println!("Created the first user {} with the configured access key.", config.server.root_email);
             }
             users::RootUser::Existing => {}
         }
         // Tests and scripts read this line to find the port.
-        println!("s3ipfs listening on {endpoint} (data in {})", args.data.data_dir.display());
+        let metadata = match config.meta.selected() {
+            MetaBackend::Postgres => "metadata in PostgreSQL",
+            MetaBackend::Embedded => "metadata embedded",
+        };
+        println!("s3ipfs listening on {endpoint} (data in {}, {metadata})", config.server.data_dir.display());
         tracing::info!(%addr, "gateway started");
         app.run_until_stopped(app::shutdown_signal()).await;
         Ok(())
     })
 }
 
-/// Runs a `s3ipfs user` subcommand. It opens only the metadata database, which a running server shares safely.
-pub fn run_user(command: UserCommand) -> Result<(), String> {
+/// Runs a `s3ipfs user` subcommand. It opens only the metadata store, which running servers share safely.
+pub fn run_user(config: &Config, command: UserCommand) -> Result<(), String> {
     runtime()?.block_on(async {
         match command {
-            UserCommand::Create { email, data } => {
-                let meta = stores::open_meta(&data.data_dir).await.map_err(|e| e.to_string())?;
+            UserCommand::Create { email } => {
+                let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
                 let key = users::create_user(meta.as_ref(), &email).await.map_err(|e| format!("{email}: {e}"))?;
                 println!("AWS_ACCESS_KEY_ID={}", key.id);
                 println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
@@ -72,11 +80,12 @@ pub fn run_user(command: UserCommand) -> Result<(), String> {
 }
 
 /// Runs `s3ipfs gc`: reports (with `--dry-run`) or deletes content unreferenced for the grace period.
-pub fn run_gc(args: &GcCommandArgs) -> Result<(), String> {
+pub fn run_gc(config: &Config, args: &GcCommandArgs) -> Result<(), String> {
     runtime()?.block_on(async {
-        let (meta, content) = stores::open(&args.data.data_dir).await.map_err(|e| e.to_string())?;
+        let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
+        let content = stores::open_content(config).await.map_err(|e| e.to_string())?;
         let gateway = Gateway::new(meta, Arc::new(content), s3ipfs_cid::Profile::KUBO_V1);
-        let grace = Duration::from_secs(args.gc.grace_secs);
+        let grace = Duration::from_secs(config.jobs.gc_grace_secs);
         if args.dry_run {
             let found = gateway.collectable(grace).await.map_err(|e| e.to_string())?;
             for content in &found {
@@ -99,4 +108,19 @@ pub fn run_gc(args: &GcCommandArgs) -> Result<(), String> {
             None => Err("another garbage collection is running (a server's, or another s3ipfs gc); try later".into()),
         }
     })
+}
+
+/// Runs `s3ipfs migrate`: applies the metadata store's pending migrations (safe beside running servers: they take
+/// turns under a lock), then exits.
+pub fn run_migrate(config: &Config) -> Result<(), String> {
+    runtime()?.block_on(async {
+        stores::open_meta(config, true).await.map_err(|e| e.to_string())?;
+        println!("the metadata schema is up to date");
+        Ok(())
+    })
+}
+
+/// Runs `s3ipfs config check`: prints the effective configuration, secrets masked (the caller has checked it).
+pub fn run_config_check(config: &Config) {
+    print!("{}", config.masked().to_toml());
 }

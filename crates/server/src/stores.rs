@@ -1,9 +1,10 @@
-//! Opening the embedded stores under the data directory, and the lock that makes one server its owner.
+//! Opening the configured stores, and the lock that makes one server the owner of an embedded data directory.
 //!
-//! `serve` takes the data directory's lock and keeps it while it runs; only the lock holder clears what a crash
-//! left behind. Admin commands (`user create`, `gc`) take no lock and touch nothing a running server uses: the
-//! metadata database is safe to share (SQLite, WAL), and garbage collection is ordered against writers through the
-//! metadata store.
+//! With the embedded metadata store, `serve` takes the data directory's lock and keeps it while it runs: one process
+//! owns it, and it clears what a crash left behind at start. With PostgreSQL, any number of replicas share the
+//! database (and the content directory): nothing is locked, and each replica frees only what is provably abandoned.
+//! Admin commands (`user create`, `gc`, `migrate`) take no lock and are safe beside running servers: garbage
+//! collection is ordered against writers through the metadata store.
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, Write as _};
@@ -12,7 +13,9 @@ use std::sync::Arc;
 
 use s3ipfs_content::LocalStore;
 use s3ipfs_core::{ContentError, MetaStore};
-use s3ipfs_meta::{SqliteMeta, SqliteOpenError};
+use s3ipfs_meta::{PgMeta, PgOpenError, SqliteMeta, SqliteOpenError};
+
+use crate::config::Config;
 
 /// Why the stores could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,9 @@ pub enum StoreError {
     /// The metadata database failed to open.
     #[error(transparent)]
     Meta(#[from] SqliteOpenError),
+    /// PostgreSQL cannot be used.
+    #[error(transparent)]
+    Postgres(#[from] PgOpenError),
     /// The content store failed to open.
     #[error("opening the content store: {0}")]
     Content(#[from] ContentError),
@@ -77,8 +83,12 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, StoreError> {
     Ok(DataDirLock { _file: file })
 }
 
-/// The metadata store (`DATA/meta.sqlite`).
-pub async fn open_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
+/// The configured metadata store: PostgreSQL (migrated first when `migrate`), or `DATA/meta.sqlite`.
+pub async fn open_meta(config: &Config, migrate: bool) -> Result<Arc<dyn MetaStore>, StoreError> {
+    if let Some(settings) = config.meta.postgres() {
+        return Ok(Arc::new(PgMeta::connect(&settings, migrate).await?));
+    }
+    let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
     let meta_path: PathBuf = data_dir.join("meta.sqlite");
     let meta = tokio::task::spawn_blocking(move || SqliteMeta::open(&meta_path))
@@ -87,11 +97,9 @@ pub async fn open_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError
     Ok(Arc::new(meta))
 }
 
-/// The metadata store and the content store (`DATA/content/`), opened without touching anything in use.
-pub async fn open(data_dir: &Path) -> Result<(Arc<dyn MetaStore>, LocalStore), StoreError> {
-    let meta = open_meta(data_dir).await?;
-    let content = LocalStore::open(data_dir.join("content")).await?;
-    Ok((meta, content))
+/// The local content store (`DATA/content/`).
+pub async fn open_content(config: &Config) -> Result<LocalStore, StoreError> {
+    Ok(LocalStore::open(config.server.data_dir.join("content")).await?)
 }
 
 #[cfg(test)]

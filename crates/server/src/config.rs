@@ -1,0 +1,444 @@
+//! The gateway's configuration: one typed tree with sections for the server, the metadata store, content, cache and
+//! background jobs. Each setting comes from, in rising precedence: its default, the TOML file (`--config FILE` or
+//! `S3IPFS_CONFIG`), its environment variable, its flag. [`Config::check`] refuses a bad configuration with a message
+//! naming the setting; [`Config::masked`] hides secrets wherever the configuration is printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use s3ipfs_cid::Profile;
+use serde::{Deserialize, Serialize};
+
+/// A secret value (a key, a password, a URL carrying one): never shown by `Debug` or a masked configuration.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The S3 listener, its limits and the first user.
+    pub server: ServerConfig,
+    /// Where metadata lives.
+    pub meta: MetaConfig,
+    /// Where object bytes live.
+    pub content: ContentConfig,
+    /// Caching in front of the stores.
+    pub cache: CacheConfig,
+    /// Background jobs.
+    pub jobs: JobsConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Directory of the embedded metadata database and the local content store.
+    pub data_dir: PathBuf,
+    /// Region reported to clients and expected in signatures.
+    pub region: String,
+    /// Base domains for virtual-hosted-style requests (`bucket.DOMAIN`).
+    pub domains: Vec<String>,
+    /// Accept SigV2 presigned URLs.
+    pub allow_sigv2: bool,
+    /// PEM certificate chain: serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a client may take to send a request's headers (and a TLS handshake).
+    pub header_timeout_secs: u64,
+    /// Seconds a connection stays open with no request in flight.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may send nothing, or a response wait for the client to read.
+    pub stall_timeout_secs: u64,
+    /// Connections served at once; 0 derives it from the open-file limit.
+    pub max_connections: usize,
+    /// Email of the first user, created on first start.
+    pub root_email: String,
+    /// Access key id of the first user (generated and printed once when not given).
+    pub root_access_key: Option<String>,
+    /// Secret key of the first user.
+    pub root_secret_key: Option<Secret>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            data_dir: PathBuf::from("./data"),
+            region: "us-east-1".into(),
+            domains: Vec::new(),
+            allow_sigv2: false,
+            tls_cert: None,
+            tls_key: None,
+            header_timeout_secs: 20,
+            idle_timeout_secs: 30,
+            stall_timeout_secs: 30,
+            max_connections: 0,
+            root_email: "admin@localhost".into(),
+            root_access_key: None,
+            root_secret_key: None,
+        }
+    }
+}
+
+/// Which metadata store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaBackend {
+    /// SQLite in the data directory: one server process.
+    Embedded,
+    /// PostgreSQL at `meta.url`: any number of replicas.
+    Postgres,
+}
+
+/// `[meta]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetaConfig {
+    /// The store; unset: PostgreSQL when `url` is set, the embedded store otherwise.
+    pub backend: Option<MetaBackend>,
+    /// PostgreSQL URL (`DATABASE_URL`).
+    pub url: Option<Secret>,
+    /// Most PostgreSQL connections per process.
+    pub pool_size: usize,
+    /// Seconds opening a connection may take.
+    pub connect_timeout_secs: u64,
+    /// Seconds one statement may run.
+    pub statement_timeout_secs: u64,
+    /// Seconds a request waits for a free connection.
+    pub acquire_timeout_secs: u64,
+    /// Apply pending schema migrations at start (`serve`).
+    pub migrate: bool,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            backend: None,
+            url: None,
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            statement_timeout_secs: 30,
+            acquire_timeout_secs: 10,
+            migrate: true,
+        }
+    }
+}
+
+impl MetaConfig {
+    /// The store this configuration selects.
+    pub fn selected(&self) -> MetaBackend {
+        self.backend.unwrap_or(if self.url.is_some() { MetaBackend::Postgres } else { MetaBackend::Embedded })
+    }
+
+    /// The PostgreSQL settings, when PostgreSQL is selected.
+    pub fn postgres(&self) -> Option<s3ipfs_meta::PgSettings> {
+        let url = self.url.as_ref().filter(|_| self.selected() == MetaBackend::Postgres)?;
+        Some(s3ipfs_meta::PgSettings {
+            url: url.expose().to_owned(),
+            pool_size: self.pool_size,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
+        })
+    }
+}
+
+/// Where object bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentBackend {
+    /// The local CID store under the data directory.
+    #[default]
+    Local,
+}
+
+/// `[content]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentConfig {
+    /// The content store.
+    pub backend: ContentBackend,
+    /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
+    pub cid_profile: String,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig { backend: ContentBackend::Local, cid_profile: "kubo-v1".into() }
+    }
+}
+
+/// Caching in front of the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// Every lookup goes to the stores.
+    #[default]
+    None,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The cache.
+    pub backend: CacheBackend,
+}
+
+/// `[jobs]`: background work, each job run by one replica at a time under a lease.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Multipart uploads older than this many seconds are aborted and their parts freed.
+    pub multipart_expiry_secs: u64,
+    /// Content unreferenced for this many seconds is deleted by garbage collection.
+    pub gc_grace_secs: u64,
+    /// Seconds between garbage collections.
+    pub gc_interval_secs: u64,
+    /// Seconds between a replica's heartbeats; a replica silent for three is gone, and its uploads in progress
+    /// are aborted.
+    pub heartbeat_secs: u64,
+    /// Uploads in progress older than this many seconds are aborted whatever their replica.
+    pub pending_max_age_secs: u64,
+    /// Aborted and replaced versions are deleted from the history after this many seconds.
+    pub history_retention_secs: u64,
+    /// Seconds between cleanups (abandoned uploads, history).
+    pub cleanup_interval_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            multipart_expiry_secs: 7 * 24 * 3600,
+            gc_grace_secs: 900,
+            gc_interval_secs: 300,
+            heartbeat_secs: 10,
+            pending_max_age_secs: 24 * 3600,
+            history_retention_secs: 24 * 3600,
+            cleanup_interval_secs: 60,
+        }
+    }
+}
+
+/// A setting that is missing, malformed or contradicts another.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read.
+    #[error("reading the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this tree (the message names the key).
+    #[error("configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// One setting is invalid.
+    #[error("invalid setting {setting}: {message}")]
+    Invalid {
+        /// The setting, as `section.name`.
+        setting: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting, message: message.into() }
+}
+
+impl Config {
+    /// The defaults overlaid with the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, message: e.to_string() })
+    }
+
+    /// Refuses settings that cannot work, naming the first bad one.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let (s, m, j) = (&self.server, &self.meta, &self.jobs);
+        if s.region.trim().is_empty() {
+            return Err(invalid("server.region", "must not be empty"));
+        }
+        if s.tls_cert.is_some() != s.tls_key.is_some() {
+            return Err(invalid("server.tls_cert", "tls_cert and tls_key must be set together"));
+        }
+        if s.root_access_key.is_some() != s.root_secret_key.is_some() {
+            return Err(invalid("server.root_access_key", "root_access_key and root_secret_key must be set together"));
+        }
+        if let Some(domain) = s.domains.iter().find(|d| d.is_empty() || d.contains('/') || d.contains(':')) {
+            return Err(invalid("server.domains", format!("{domain:?} is not a host name")));
+        }
+        for (setting, value) in [
+            ("server.header_timeout_secs", s.header_timeout_secs),
+            ("server.idle_timeout_secs", s.idle_timeout_secs),
+            ("server.stall_timeout_secs", s.stall_timeout_secs),
+            ("meta.connect_timeout_secs", m.connect_timeout_secs),
+            ("meta.statement_timeout_secs", m.statement_timeout_secs),
+            ("meta.acquire_timeout_secs", m.acquire_timeout_secs),
+            ("jobs.gc_interval_secs", j.gc_interval_secs),
+            ("jobs.heartbeat_secs", j.heartbeat_secs),
+            ("jobs.cleanup_interval_secs", j.cleanup_interval_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1"));
+            }
+        }
+        if m.pool_size == 0 {
+            return Err(invalid("meta.pool_size", "must be at least 1"));
+        }
+        if j.pending_max_age_secs < 3 * j.heartbeat_secs {
+            return Err(invalid("jobs.pending_max_age_secs", "must be at least three heartbeats"));
+        }
+        self.cid_profile()?;
+        match (m.selected(), &m.url) {
+            (MetaBackend::Postgres, None) => return Err(invalid("meta.url", "PostgreSQL needs a URL (DATABASE_URL)")),
+            (MetaBackend::Postgres, Some(url)) => {
+                url.expose()
+                    .parse::<s3ipfs_meta::PgConfig>()
+                    .map_err(|e| invalid("meta.url", format!("not a PostgreSQL URL: {e}")))?;
+            }
+            (MetaBackend::Embedded, Some(_)) => {
+                return Err(invalid("meta.url", "set, but meta.backend is embedded: remove one of them"));
+            }
+            (MetaBackend::Embedded, None) => {}
+        }
+        Ok(())
+    }
+
+    /// The CID profile of new objects.
+    pub fn cid_profile(&self) -> Result<Profile, ConfigError> {
+        self.content.cid_profile.parse().map_err(|e| invalid("content.cid_profile", format!("{e}")))
+    }
+
+    /// This configuration with every secret replaced by `********` (and a URL's password only), for printing.
+    pub fn masked(&self) -> Config {
+        let mut masked = self.clone();
+        if let Some(secret) = &mut masked.server.root_secret_key {
+            *secret = Secret::new("********");
+        }
+        if let Some(url) = &mut masked.meta.url {
+            *url = Secret::new(mask_password(url.expose()));
+        }
+        masked
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+/// `url` with its password replaced (`postgres://user:********@host/db`, or `password=********` in key=value form).
+fn mask_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+        let masked_authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:********@{host}"),
+                None => authority.to_owned(),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = tail.map(|t| format!("/{}", mask_query_password(t))).unwrap_or_default();
+        return format!("{scheme}://{masked_authority}{tail}");
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=********".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `db?password=…&…` with the password replaced.
+fn mask_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| if pair.starts_with("password=") { "password=********".to_owned() } else { pair.to_owned() })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_masked_and_the_rest_kept() {
+        assert_eq!(mask_password("postgres://u:p%40ss@db:5432/s3"), "postgres://u:********@db:5432/s3");
+        assert_eq!(mask_password("postgres://u@db/s3?password=x&sslmode=disable"), "postgres://u@db/s3?password=********&sslmode=disable");
+        assert_eq!(mask_password("host=db user=u password=x"), "host=db user=u password=********");
+        assert_eq!(mask_password("postgres://db/s3"), "postgres://db/s3");
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_select_the_embedded_store() {
+        let config = Config::default();
+        config.check().expect("valid");
+        assert_eq!(config.meta.selected(), MetaBackend::Embedded);
+    }
+
+    #[test]
+    fn a_file_overrides_the_defaults_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s3ipfs.toml");
+        std::fs::write(&path, "[server]\nregion = \"eu-west-1\"\n[meta]\nurl = \"postgres://u:pw@db/s3\"\n").expect("write");
+        let config = Config::from_file(&path).expect("parses");
+        assert_eq!(config.server.region, "eu-west-1");
+        assert_eq!(config.meta.selected(), MetaBackend::Postgres);
+        assert!(config.masked().to_toml().contains("postgres://u:********@db/s3"));
+        assert!(!config.masked().to_toml().contains("pw"));
+        std::fs::write(&path, "[server]\nregoin = \"x\"\n").expect("write");
+        let err = Config::from_file(&path).expect_err("unknown key");
+        assert!(err.to_string().contains("regoin"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_by_name() {
+        let mut config = Config::default();
+        config.meta.backend = Some(MetaBackend::Postgres);
+        assert!(config.check().expect_err("no url").to_string().contains("meta.url"));
+        config.meta.url = Some(Secret::new("postgres://db:notaport/x"));
+        assert!(config.check().expect_err("bad url").to_string().contains("meta.url"));
+        let mut config = Config::default();
+        config.content.cid_profile = "kubo-v9".into();
+        assert!(config.check().expect_err("profile").to_string().contains("content.cid_profile"));
+        let mut config = Config::default();
+        config.meta.pool_size = 0;
+        assert!(config.check().expect_err("pool").to_string().contains("meta.pool_size"));
+    }
+}
