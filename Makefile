@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/s3ipfs-gateway/target
 # The CID vector suite lives beside the repository (../shared); override to point elsewhere.
 export S3IPFS_CID_VECTORS ?= $(abspath $(CURDIR)/../shared/cid-vectors)
 
-.PHONY: all build run test test-deps lint fmt bench clean
+.PHONY: all build run test test-suites test-deps lint fmt bench clean
 
 BIN      := $(CARGO_TARGET_DIR)/release/s3ipfs
 VENV     := $(CURDIR)/.venv
@@ -29,16 +29,27 @@ build:
 run: build
 	$(BIN) serve
 
-## test: install what the tests need, then run every test: unit, conformance, in-process S3, end-to-end clients.
+# The client suites run a second time with every gateway on PostgreSQL (each test its own database).
+E2E_ON_POSTGRES := tests/e2e/test_awscli.py tests/e2e/test_awscli_v2.py tests/e2e/test_boto3.py \
+  tests/e2e/test_rclone.py tests/e2e/test_restic.py tests/e2e/test_s3cmd.py tests/e2e/test_multipart.py \
+  tests/e2e/test_gc.py tests/e2e/test_hostile.py tests/e2e/test_wire.py
+PYTEST := env -u AWS_CA_BUNDLE S3IPFS_BIN=$(BIN) PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q
+
+## test: install what the tests need, start a throwaway PostgreSQL on loopback, run every test (unit, conformance
+## on memory/SQLite/PostgreSQL, in-process S3, end-to-end clients on both stores, replicas), then clean up.
 test: test-deps
 	$(CARGO) fmt --all -- --check
+	tests/services/with-postgres.sh $(MAKE) --no-print-directory test-suites
+
+test-suites:
 	$(CARGO) test $(CARGO_FLAGS) --workspace --lib --bins --tests
 	$(CARGO) build $(CARGO_FLAGS) -p s3ipfs-server
-	env -u AWS_CA_BUNDLE S3IPFS_BIN=$(BIN) PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q tests/e2e
+	$(PYTEST) tests/e2e
+	S3IPFS_E2E_META=postgres $(PYTEST) $(E2E_ON_POSTGRES)
 
 ## test-deps: python3 (CID vector inputs), a venv with aws-cli v1, boto3, pytest and h2 (kept in step with
 ## tests/e2e/requirements.txt); from Debian: rclone, s3cmd, restic,
-## aws-cli v2 (package awscli, /usr/bin/aws), curl, openssl.
+## aws-cli v2 (package awscli, /usr/bin/aws), curl, openssl, PostgreSQL (server and psql).
 test-deps:
 	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	@test -f "$(S3IPFS_CID_VECTORS)/vectors.tsv" || { echo "missing $(S3IPFS_CID_VECTORS)/vectors.tsv"; exit 1; }
@@ -47,11 +58,13 @@ test-deps:
 	@for tool in rclone s3cmd restic curl openssl /usr/bin/aws; do command -v $$tool >/dev/null || missing=1; done; \
 	  [ -z "$$missing" ] || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone s3cmd restic awscli curl openssl; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client; }
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --ignore-rust-version --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,6 +1,7 @@
 -- PostgreSQL metadata store: users, access keys, buckets, version chains, key heads, content references, claims,
 -- leases and multipart uploads. The same model as the embedded store (migrations/sqlite), in one schema version.
--- Times are Unix milliseconds. Names and keys use the "C" collation so they compare as bytes, as S3 lists them.
+-- Times are Unix milliseconds. Object keys are BYTEA (UTF-8): they compare as bytes, as S3 lists them, and may hold
+-- any character, NUL included. Names use the "C" collation, which compares them as bytes too.
 
 CREATE TABLE users (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -26,7 +27,7 @@ CREATE INDEX buckets_owner ON buckets (owner, name);
 -- visible version, so ListObjects reads one index entry per key in key order.
 CREATE TABLE object_heads (
     bucket         TEXT COLLATE "C" NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
-    key            TEXT COLLATE "C" NOT NULL,
+    key            BYTEA   NOT NULL,
     last_seq       BIGINT  NOT NULL,
     latest_id      BIGINT,
     latest_object  BOOLEAN NOT NULL DEFAULT FALSE,
@@ -37,7 +38,7 @@ CREATE INDEX object_heads_objects ON object_heads (bucket, key) WHERE latest_obj
 CREATE TABLE object_versions (
     id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     bucket        TEXT COLLATE "C" NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
-    key           TEXT COLLATE "C" NOT NULL,
+    key           BYTEA    NOT NULL,
     seq           BIGINT   NOT NULL DEFAULT 0,  -- assigned at commit
     version_id    TEXT     NOT NULL,
     state         SMALLINT NOT NULL,            -- 0 pending, 1 committed, 2 delete marker, 3 aborted
@@ -96,7 +97,7 @@ CREATE TABLE leases (
 CREATE TABLE multipart_uploads (
     id                   TEXT COLLATE "C" PRIMARY KEY,
     bucket               TEXT COLLATE "C" NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
-    key                  TEXT COLLATE "C" NOT NULL,
+    key                  BYTEA  NOT NULL,
     initiated            BIGINT NOT NULL,
     content_type         TEXT,
     content_encoding     TEXT,

@@ -1,6 +1,9 @@
 """End-to-end fixtures: the real `s3ipfs` binary on port 0, and real clients configured for it.
 
 A missing client or binary fails the run (it is never skipped): `make test` installs everything first.
+
+`S3IPFS_E2E_META=postgres` runs every gateway on PostgreSQL, each with a fresh database on the cluster that
+`S3IPFS_TEST_PG_URL` names, or on a throwaway cluster this session starts (tests/services/pg-cluster.sh).
 """
 import http.client
 import os
@@ -24,6 +27,49 @@ def binary():
     if not path or not Path(path).is_file():
         pytest.fail("S3IPFS_BIN must point at the built s3ipfs binary (make test sets it)")
     return path
+
+
+_PG_CLUSTER = {}
+
+
+def pg_cluster_url():
+    """The admin URL of the test PostgreSQL cluster, started on first use (and stopped when pytest exits)."""
+    if os.environ.get("S3IPFS_TEST_PG_URL"):
+        return os.environ["S3IPFS_TEST_PG_URL"]
+    if "url" not in _PG_CLUSTER:
+        script = ROOT / "tests" / "services" / "pg-cluster.sh"
+        proc = subprocess.Popen(["bash", str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        url = proc.stdout.readline().strip()
+        if not url.startswith("postgres://"):
+            pytest.fail("PostgreSQL did not start (tests/services/pg-cluster.sh)")
+        _PG_CLUSTER.update(url=url, proc=proc)
+    return _PG_CLUSTER["url"]
+
+
+_DATABASES = {}
+
+
+def database_for(data_dir):
+    """The database of the gateway with `data_dir`: a fresh one the first time, the same one on a restart."""
+    key = str(Path(data_dir).resolve())
+    if key not in _DATABASES:
+        _DATABASES[key] = fresh_database_url()
+    return _DATABASES[key]
+
+
+def fresh_database_url():
+    """A new, empty database on the test cluster."""
+    admin = pg_cluster_url()
+    name = "e2e_" + os.urandom(8).hex()
+    subprocess.run([require("psql"), admin, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+def psql(url, sql):
+    """Rows of `sql` on `url`, as lists of strings."""
+    out = subprocess.run([require("psql"), url, "-At", "-F", "\t", "-c", sql], check=True, capture_output=True,
+                         text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
 
 
 def require(tool):
@@ -94,11 +140,14 @@ class Gateway:
 
     `env` overrides the environment (a value of None removes the variable); with `log`, the gateway's standard
     error goes to that file instead of the test's; `preexec_fn` runs in the child before it starts (resource limits).
+    `database_url` runs it on that PostgreSQL database; `embedded` on the embedded store whatever S3IPFS_E2E_META
+    says (tests of what only the embedded store does: the data directory's lock, its admin commands, its files).
     """
 
-    def __init__(self, data_dir, extra_args=(), env=None, log=None, preexec_fn=None):
+    def __init__(self, data_dir, extra_args=(), env=None, log=None, preexec_fn=None, database_url=None,
+                 embedded=False):
         self.data_dir = Path(data_dir)
-        full_env = dict(os.environ)
+        full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         full_env.update(
             S3IPFS_LISTEN="127.0.0.1:0",
             S3IPFS_DATA_DIR=str(self.data_dir),
@@ -106,6 +155,11 @@ class Gateway:
             S3IPFS_ROOT_SECRET_KEY=SECRET_KEY,
             RUST_LOG="warn",
         )
+        if database_url is None and not embedded and os.environ.get("S3IPFS_E2E_META") == "postgres":
+            database_url = database_for(self.data_dir)
+        self.database_url = database_url
+        if database_url:
+            full_env["DATABASE_URL"] = database_url
         for name, value in (env or {}).items():
             if value is None:
                 full_env.pop(name, None)
@@ -132,6 +186,13 @@ class Gateway:
             self.proc.kill()
             pytest.fail("the gateway did not start")
         self.port = int(self.endpoint.rsplit(":", 1)[1])
+
+    def admin_env(self):
+        """Environment for an admin command (`s3ipfs user`, `gc`) on this gateway's stores."""
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        return env
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))

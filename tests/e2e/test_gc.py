@@ -70,7 +70,7 @@ def test_disk_usage_returns_to_its_baseline_after_everything_is_deleted(tmp_path
 
 def gc_command(gateway, *args):
     result = subprocess.run([binary(), "gc", "--data-dir", str(gateway.data_dir), *args],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=gateway.admin_env())
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -128,6 +128,7 @@ def test_user_create_makes_a_second_tenant(gateway):
     alice.put_object(Bucket="alices", Key="secret.txt", Body=b"alice only")
     out = subprocess.run(
         [binary(), "user", "create", "--email", "bob@example.com", "--data-dir", str(gateway.data_dir)],
+        env=gateway.admin_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -143,7 +144,8 @@ def test_user_create_makes_a_second_tenant(gateway):
     bob.create_bucket(Bucket="bobs")
     assert [b["Name"] for b in bob.list_buckets()["Buckets"]] == ["bobs"]
     again = subprocess.run(
-        [binary(), "user", "create", "--email", "bob@example.com", "--data-dir", str(gateway.data_dir)], capture_output=True, text=True
+        [binary(), "user", "create", "--email", "bob@example.com", "--data-dir", str(gateway.data_dir)],
+        env=gateway.admin_env(), capture_output=True, text=True
     )
     assert again.returncode != 0 and "already registered" in again.stderr
 

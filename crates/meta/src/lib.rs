@@ -11,6 +11,6 @@ mod sqlite_rows;
 pub mod testing;
 
 pub use postgres::{PgMeta, PgOpenError, PgSettings};
+pub use sqlite::{SqliteMeta, SqliteOpenError};
 /// A parsed PostgreSQL connection string (URL or key=value form).
 pub use tokio_postgres::Config as PgConfig;
-pub use sqlite::{SqliteMeta, SqliteOpenError};

@@ -78,8 +78,11 @@ impl Application {
         let root = users::ensure_root(meta.as_ref(), &server.root_email, keys).await?;
         let profile = config.cid_profile()?;
         let gateway = Gateway::new(Arc::clone(&meta), Arc::clone(&content) as _, profile);
-        let options =
-            ApiOptions { region: server.region.clone(), domains: server.domains.clone(), allow_sigv2: server.allow_sigv2 };
+        let options = ApiOptions {
+            region: server.region.clone(),
+            domains: server.domains.clone(),
+            allow_sigv2: server.allow_sigv2,
+        };
         let stall_timeout = Duration::from_secs(server.stall_timeout_secs);
         let front = S3Front::new(
             build_service(gateway.clone(), &options)?,
@@ -93,7 +96,9 @@ impl Application {
         let listener = TcpListener::bind(server.listen)
             .await
             .map_err(|source| StartError::Bind { addr: server.listen, source })?;
-        let jobs = Jobs { gateway, meta, content, config: config.jobs.clone(), stop: Arc::new(StopSignal::default()) };
+        let tmp_idle = (stall_timeout * 10).max(Duration::from_secs(300));
+        let stop = Arc::new(StopSignal::default());
+        let jobs = Jobs { gateway, meta, content, config: config.jobs.clone(), tmp_idle, stop };
         Ok(Application { listener, front, tls, limits, jobs, _lock: lock, root })
     }
 

@@ -400,7 +400,10 @@ mod tests {
     #[test]
     fn a_password_in_a_url_is_masked_and_the_rest_kept() {
         assert_eq!(mask_password("postgres://u:p%40ss@db:5432/s3"), "postgres://u:********@db:5432/s3");
-        assert_eq!(mask_password("postgres://u@db/s3?password=x&sslmode=disable"), "postgres://u@db/s3?password=********&sslmode=disable");
+        assert_eq!(
+            mask_password("postgres://u@db/s3?password=x&sslmode=disable"),
+            "postgres://u@db/s3?password=********&sslmode=disable"
+        );
         assert_eq!(mask_password("host=db user=u password=x"), "host=db user=u password=********");
         assert_eq!(mask_password("postgres://db/s3"), "postgres://db/s3");
     }
@@ -416,7 +419,8 @@ mod tests {
     fn a_file_overrides_the_defaults_and_unknown_keys_are_named() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s3ipfs.toml");
-        std::fs::write(&path, "[server]\nregion = \"eu-west-1\"\n[meta]\nurl = \"postgres://u:pw@db/s3\"\n").expect("write");
+        std::fs::write(&path, "[server]\nregion = \"eu-west-1\"\n[meta]\nurl = \"postgres://u:pw@db/s3\"\n")
+            .expect("write");
         let config = Config::from_file(&path).expect("parses");
         assert_eq!(config.server.region, "eu-west-1");
         assert_eq!(config.meta.selected(), MetaBackend::Postgres);

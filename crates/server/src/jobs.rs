@@ -59,6 +59,9 @@ pub struct Jobs {
     pub content: Arc<LocalStore>,
     /// Their settings.
     pub config: JobsConfig,
+    /// How long a temp file may see no write before it is an abandoned upload's: well past the stall timeout (a
+    /// live upload writes at least that often) and the longest wait of a finishing upload.
+    pub tmp_idle: Duration,
     /// Stops them.
     pub stop: Arc<StopSignal>,
 }
@@ -73,7 +76,11 @@ impl Jobs {
     pub fn spawn(self) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             tokio::spawn(self.clone().heartbeat()),
-            tokio::spawn(self.clone().under_lease("multipart-expiry", self.config.multipart_expiry_secs / 2, Self::expire)),
+            tokio::spawn(self.clone().under_lease(
+                "multipart-expiry",
+                self.config.multipart_expiry_secs / 2,
+                Self::expire,
+            )),
             tokio::spawn(self.clone().under_lease("cleanup", self.config.cleanup_interval_secs, Self::cleanup)),
             tokio::spawn(self.clone().collect_garbage()),
         ]
@@ -125,7 +132,7 @@ impl Jobs {
             Ok(n) => tracing::info!(uploads = n, "aborted uploads whose replica stopped"),
             Err(err) => tracing::warn!(error = %err, "aborting abandoned uploads failed"),
         }
-        if let Err(err) = self.content.clear_uploads_idle_for(max_age).await {
+        if let Err(err) = self.content.clear_uploads_idle_for(self.tmp_idle).await {
             tracing::warn!(error = %err, "clearing abandoned temp files failed");
         }
         let retention = Duration::from_secs(self.config.history_retention_secs);

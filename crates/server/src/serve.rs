@@ -16,13 +16,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// The log filter: `RUST_LOG`, or `info`. s3s logs every client error at ERROR, with the request, so it is silenced
-/// unless `RUST_LOG` names it: the gateway logs each request itself, client errors at debug.
+/// unless `RUST_LOG` names it: the gateway logs each request itself, client errors at debug. tokio-postgres's debug
+/// lines carry statement parameters (secrets among them), so they stay off unless named too.
 fn log_filter() -> EnvFilter {
     let configured = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
     let mut filter =
         configured.as_deref().and_then(|v| EnvFilter::try_new(v).ok()).unwrap_or_else(|| EnvFilter::new("info"));
-    if !configured.is_some_and(|v| v.contains("s3s"))
+    if !configured.as_ref().is_some_and(|v| v.contains("s3s"))
         && let Ok(directive) = "s3s=off".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
+    // tokio-postgres logs every statement's parameters at debug: access keys, secrets. Never, unless named.
+    if !configured.as_ref().is_some_and(|v| v.contains("tokio_postgres"))
+        && let Ok(directive) = "tokio_postgres=info".parse()
     {
         filter = filter.add_directive(directive);
     }

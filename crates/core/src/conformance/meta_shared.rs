@@ -136,13 +136,30 @@ pub async fn racing_bucket_creations_have_one_winner(store: &dyn MetaStore) {
     assert!(results.iter().filter(|r| r.is_err()).all(|r| r == &Err(MetaError::BucketExists { owner })));
 }
 
-/// Keys are compared as bytes: `%`, `_` and `\` are not wildcards in prefixes; multi-byte and 1024-byte keys
+/// Keys are compared as bytes: `%`, `_` and `\` are not wildcards in prefixes; NUL, multi-byte and 1024-byte keys
 /// round-trip and sort in byte order.
 pub async fn keys_with_wildcards_and_multibyte_characters_are_exact(store: &dyn MetaStore) {
     let b = new_bucket(store, "oddkeys", Versioning::Unversioned).await;
     let long = "k".repeat(1024);
-    let keys =
-        ["%", "%a", "_", "_a", "\\", "\\a", "a%b", "a_b", "a\\b", "ab", "axb", "日本", "日本語", "\u{10FFFF}", &long];
+    let keys = [
+        "%",
+        "%a",
+        "_",
+        "_a",
+        "\\",
+        "\\a",
+        "a%b",
+        "a_b",
+        "a\\b",
+        "ab",
+        "axb",
+        "日本",
+        "日本語",
+        "\u{10FFFF}",
+        "\0",
+        "a\0b",
+        &long,
+    ];
     for (i, k) in keys.iter().enumerate() {
         commit(store, &b, k, null_put(seed(i))).await;
     }
@@ -155,6 +172,7 @@ pub async fn keys_with_wildcards_and_multibyte_characters_are_exact(store: &dyn 
     assert_eq!(listed("_").await, ["_", "_a"]);
     assert_eq!(listed("\\").await, ["\\", "\\a"]);
     assert_eq!(listed("a%").await, ["a%b"]);
+    assert_eq!(listed("a\0").await, ["a\0b"], "NUL is a character like any other");
     assert_eq!(listed("a_").await, ["a_b"]);
     assert_eq!(listed("a\\").await, ["a\\b"]);
     assert_eq!(listed("日本").await, ["日本", "日本語"]);

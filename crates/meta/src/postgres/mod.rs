@@ -340,13 +340,13 @@ const LATEST_SQL: &str = "SELECT v.bucket, v.key, v.seq, v.version_id, v.state, 
      v.part_sizes FROM object_heads h JOIN object_versions v ON v.id = h.latest_id \
      WHERE h.bucket = $1 AND h.key = $2";
 
-async fn latest_in(client: &impl GenericClient, bucket: &str, key: &str) -> Result<Option<ObjectVersion>, Failure> {
+async fn latest_in(client: &impl GenericClient, bucket: &str, key: &[u8]) -> Result<Option<ObjectVersion>, Failure> {
     let row = query_opt(client, LATEST_SQL, &[&bucket, &key]).await?;
     Ok(row.as_ref().map(version_from_row).transpose()?)
 }
 
 /// Points the head of `bucket`/`key` at its newest visible version (after a retirement).
-async fn refresh_head(client: &impl GenericClient, bucket: &str, key: &str) -> Result<(), Failure> {
+async fn refresh_head(client: &impl GenericClient, bucket: &str, key: &[u8]) -> Result<(), Failure> {
     let sql = format!(
         "UPDATE object_heads h SET latest_id = n.id, latest_object = COALESCE(n.state = 1, FALSE) \
          FROM (SELECT (SELECT v.id FROM object_versions v WHERE v.bucket = $1 AND v.key = $2 AND {VISIBLE} \
@@ -373,7 +373,7 @@ async fn retire_row(client: &impl GenericClient, id: i64) -> Result<bool, Failur
 }
 
 /// Inserts a pending row for `bucket`/`key` begun by `replica`, if the bucket exists.
-async fn insert_pending(client: &impl GenericClient, bucket: &str, key: &str, replica: &str) -> Result<i64, Failure> {
+async fn insert_pending(client: &impl GenericClient, bucket: &str, key: &[u8], replica: &str) -> Result<i64, Failure> {
     let row = query_opt(
         client,
         "INSERT INTO object_versions (bucket, key, version_id, state, modified_at, replica) \
@@ -398,7 +398,7 @@ async fn commit_row(client: &impl GenericClient, id: i64, new: &NewVersion) -> R
     )
     .await?
     .ok_or(MetaError::NoSuchUpload)?;
-    let (bucket, key): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (bucket, key): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
     // The head row's lock serializes this key's commits from here to the end of the transaction.
     let seq: i64 = query_opt(
         client,
@@ -620,7 +620,7 @@ impl MetaStore for PgMeta {
 
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError> {
         let client = self.pool.get().await.map_err(Failure::from)?;
-        Ok(UploadId(insert_pending(&client, bucket.as_str(), key.as_str(), &self.replica).await?))
+        Ok(UploadId(insert_pending(&client, bucket.as_str(), key.as_str().as_bytes(), &self.replica).await?))
     }
 
     async fn commit_version(&self, upload: UploadId, new: NewVersion) -> Result<ObjectVersion, MetaError> {
@@ -640,7 +640,7 @@ impl MetaStore for PgMeta {
         key: &ObjectKey,
         new: NewVersion,
     ) -> Result<ObjectVersion, MetaError> {
-        let (bucket, key) = (bucket.as_str(), key.as_str());
+        let (bucket, key) = (bucket.as_str(), key.as_str().as_bytes());
         transact!(self, |tx| {
             let id = insert_pending(&tx, bucket, key, &self.replica).await?;
             commit_row(&tx, id, &new).await?
@@ -653,7 +653,7 @@ impl MetaStore for PgMeta {
         key: &ObjectKey,
         version_id: &VersionId,
     ) -> Result<Option<ObjectVersion>, MetaError> {
-        let (bucket, key, version_id) = (bucket.as_str(), key.as_str(), version_id.as_str());
+        let (bucket, key, version_id) = (bucket.as_str(), key.as_str().as_bytes(), version_id.as_str());
         transact!(self, |tx| {
             // The head lock orders this against the key's commits and other retirements.
             execute(&tx, "SELECT 1 FROM object_heads WHERE bucket = $1 AND key = $2 FOR UPDATE", &[&bucket, &key])
@@ -680,7 +680,7 @@ impl MetaStore for PgMeta {
 
     async fn latest_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError> {
         let client = self.pool.get().await.map_err(Failure::from)?;
-        Ok(latest_in(&client, bucket.as_str(), key.as_str()).await?)
+        Ok(latest_in(&client, bucket.as_str(), key.as_str().as_bytes()).await?)
     }
 
     async fn find_version(
@@ -694,7 +694,8 @@ impl MetaStore for PgMeta {
             "SELECT {VERSION_COLUMNS} FROM object_versions v WHERE v.bucket = $1 AND v.key = $2 \
              AND v.version_id = $3 AND {VISIBLE} LIMIT 1"
         );
-        let row = query_opt(&client, &sql, &[&bucket.as_str(), &key.as_str(), &version_id.as_str()]).await?;
+        let key = key.as_str().as_bytes();
+        let row = query_opt(&client, &sql, &[&bucket.as_str(), &key, &version_id.as_str()]).await?;
         row.as_ref().map(version_from_row).transpose()
     }
 
@@ -709,13 +710,13 @@ impl MetaStore for PgMeta {
             Some(after) if after >= prefix => (after, true),
             _ => (prefix, false),
         };
-        let end = prefix_end(prefix);
+        let (lower, end) = (lower.as_bytes(), prefix_end(prefix).map(String::into_bytes));
         // Bounds as plain range conditions on the index, one statement per shape.
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM object_heads h JOIN object_versions v ON v.id = h.latest_id \
              WHERE h.bucket = $1 AND h.latest_object AND h.key {} $2 {} ORDER BY h.key LIMIT $3",
             if strict { ">" } else { ">=" },
-            if end.is_some() { "AND h.key < $4" } else { "AND $4::text IS NULL" },
+            if end.is_some() { "AND h.key < $4" } else { "AND $4::bytea IS NULL" },
         );
         let client = self.pool.get().await.map_err(Failure::from)?;
         let rows = query(&client, &sql, &[&bucket.as_str(), &lower, &row_limit(limit), &end]).await?;
@@ -729,8 +730,8 @@ impl MetaStore for PgMeta {
         after: Option<(&str, u64)>,
         limit: usize,
     ) -> Result<Vec<ObjectVersion>, MetaError> {
-        let end = prefix_end(prefix);
-        let upper = if end.is_some() { "AND v.key < $5" } else { "AND $5::text IS NULL" };
+        let end = prefix_end(prefix).map(String::into_bytes);
+        let upper = if end.is_some() { "AND v.key < $5" } else { "AND $5::bytea IS NULL" };
         let client = self.pool.get().await.map_err(Failure::from)?;
         let rows = match after {
             Some((key, seq)) if key >= prefix => {
@@ -738,7 +739,7 @@ impl MetaStore for PgMeta {
                     "SELECT {VERSION_COLUMNS} FROM object_versions v WHERE v.bucket = $1 AND v.key >= $2 {upper} \
                      AND (v.key > $2 OR v.seq < $3) AND {VISIBLE} ORDER BY v.key, v.seq DESC LIMIT $4"
                 );
-                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let (key, seq) = (key.as_bytes(), i64::try_from(seq).unwrap_or(i64::MAX));
                 query(&client, &sql, &[&bucket.as_str(), &key, &seq, &row_limit(limit), &end]).await?
             }
             _ => {
@@ -746,6 +747,7 @@ impl MetaStore for PgMeta {
                     "SELECT {VERSION_COLUMNS} FROM object_versions v WHERE v.bucket = $1 AND v.key >= $2 {upper} \
                      AND $3::bigint IS NULL AND {VISIBLE} ORDER BY v.key, v.seq DESC LIMIT $4"
                 );
+                let prefix = prefix.as_bytes();
                 query(&client, &sql, &[&bucket.as_str(), &prefix, &None::<i64>, &row_limit(limit), &end]).await?
             }
         };

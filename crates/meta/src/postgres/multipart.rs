@@ -59,7 +59,7 @@ impl PgMeta {
             &[
                 &upload.id,
                 &upload.bucket.as_str(),
-                &upload.key.as_str(),
+                &upload.key.as_str().as_bytes(),
                 &millis(upload.initiated),
                 &h.content_type,
                 &h.content_encoding,
@@ -153,9 +153,10 @@ impl PgMeta {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, MetaError> {
-        let end = prefix_end(prefix);
-        let upper = if end.is_some() { "AND key < $5" } else { "AND $5::text IS NULL" };
+        let end = prefix_end(prefix).map(String::into_bytes);
+        let upper = if end.is_some() { "AND key < $5" } else { "AND $5::bytea IS NULL" };
         let (after_key, after_id) = after.unwrap_or(("", ""));
+        let (prefix, after_key) = (prefix.as_bytes(), after_key.as_bytes());
         let sql = format!(
             "SELECT {UPLOAD_COLUMNS} FROM multipart_uploads WHERE bucket = $1 AND key >= $2 {upper} \
              AND (key > $3 OR (key = $3 AND id > $4)) ORDER BY key, id LIMIT $6"

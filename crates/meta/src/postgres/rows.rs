@@ -39,6 +39,13 @@ fn get<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T, MetaError> {
     row.try_get(index).map_err(|e| corrupt(&e.to_string()))
 }
 
+/// A key stored as bytes (keys may hold any character, NUL included, which PostgreSQL text cannot).
+fn key_at(row: &Row, index: usize) -> Result<ObjectKey, MetaError> {
+    let bytes: Vec<u8> = get(row, index)?;
+    let key = String::from_utf8(bytes).map_err(|_| corrupt("key"))?;
+    ObjectKey::parse(&key).map_err(|_| corrupt("key"))
+}
+
 fn count(value: i64, what: &str) -> Result<u64, MetaError> {
     u64::try_from(value).map_err(|_| corrupt(what))
 }
@@ -106,7 +113,7 @@ fn headers_at(row: &Row, first: usize) -> Result<ObjectHeaders, MetaError> {
 /// A version from the [`VERSION_COLUMNS`] of a row.
 pub(super) fn version_from_row(row: &Row) -> Result<ObjectVersion, MetaError> {
     let bucket = BucketName::parse(get(row, 0)?).map_err(|_| corrupt("bucket"))?;
-    let key = ObjectKey::parse(get(row, 1)?).map_err(|_| corrupt("key"))?;
+    let key = key_at(row, 1)?;
     let version_id = VersionId::parse(get(row, 3)?).map_err(|_| corrupt("version_id"))?;
     let state = match get::<i16>(row, 4)? {
         PENDING => VersionState::Pending,
@@ -168,7 +175,7 @@ pub(super) fn upload_from_row(row: &Row) -> Result<MultipartUpload, MetaError> {
     Ok(MultipartUpload {
         id: get(row, 0)?,
         bucket: BucketName::parse(get(row, 1)?).map_err(|_| corrupt("bucket"))?,
-        key: ObjectKey::parse(get(row, 2)?).map_err(|_| corrupt("key"))?,
+        key: key_at(row, 2)?,
         initiated: from_millis(get(row, 3)?),
         headers: headers_at(row, 4)?,
         user_meta: user_meta(get(row, 10)?)?,
