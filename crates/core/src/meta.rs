@@ -209,6 +209,16 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// The newest visible version of `key` (possibly a delete marker).
     async fn latest_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError>;
+    /// The bucket `name` and the newest visible version of `key` in it (`None`: no such bucket), in one read where
+    /// the store can: the metadata of a GET or HEAD.
+    async fn bucket_and_latest(
+        &self,
+        name: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<(Bucket, Option<ObjectVersion>)>, MetaError> {
+        let Some(bucket) = self.bucket(name).await? else { return Ok(None) };
+        Ok(Some((bucket, self.latest_version(name, key).await?)))
+    }
     /// The visible version `version_id` of `key`.
     async fn find_version(
         &self,

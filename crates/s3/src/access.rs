@@ -19,12 +19,13 @@ pub struct Caller(pub UserId);
 #[derive(Clone)]
 pub struct TenantAccess {
     meta: Arc<dyn MetaStore>,
+    handover: Arc<crate::auth::KeyHandover>,
 }
 
 impl TenantAccess {
-    /// Access control backed by `meta`.
-    pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        TenantAccess { meta }
+    /// Access control backed by `meta`, taking the keys the signature check read from `handover`.
+    pub fn new(meta: Arc<dyn MetaStore>, handover: Arc<crate::auth::KeyHandover>) -> Self {
+        TenantAccess { meta, handover }
     }
 }
 
@@ -108,7 +109,10 @@ impl S3Access for TenantAccess {
         misrouted(&op, cx.uri())?;
         let user = match cx.credentials() {
             Some(credentials) => {
-                let key = self.meta.access_key(&credentials.access_key).await.map_err(meta_error)?;
+                let key = match self.handover.take(&credentials.access_key) {
+                    Some(key) => Some(key),
+                    None => self.meta.access_key(&credentials.access_key).await.map_err(meta_error)?,
+                };
                 key.ok_or_else(|| s3_error!(InvalidAccessKeyId))?.user
             }
             // A request the front replays after verifying its signature.

@@ -57,8 +57,9 @@ pub struct S3Api {
 pub fn build_service(gateway: Gateway, options: &ApiOptions) -> Result<S3Service, BuildError> {
     let api = S3Api { gateway: gateway.clone(), region: options.region.clone() };
     let mut builder = S3ServiceBuilder::new(api);
-    builder.set_auth(auth::KeyAuth::new(Arc::clone(gateway.meta())));
-    builder.set_access(access::TenantAccess::new(Arc::clone(gateway.meta())));
+    let handover = Arc::new(auth::KeyHandover::default());
+    builder.set_auth(auth::KeyAuth::new(Arc::clone(gateway.meta()), Arc::clone(&handover)));
+    builder.set_access(access::TenantAccess::new(Arc::clone(gateway.meta()), handover));
     if !options.domains.is_empty() {
         let domains: Vec<&str> = options.domains.iter().map(String::as_str).collect();
         let host = s3s::host::MultiDomain::new(domains).map_err(|e| BuildError::Domain(e.to_string()))?;

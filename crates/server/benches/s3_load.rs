@@ -1,5 +1,6 @@
-//! `make bench`: PUT and GET of 4 KiB and 64 MiB objects against the gateway and against the reference server
-//! s3s-fs 0.17, measured in the same run with the same load generator, reported as ratios (gateway / reference).
+//! `make bench`: PUT, GET, HEAD and LIST of 4 KiB objects and PUT and GET of 64 MiB ones against the gateway on
+//! its embedded store, the gateway on PostgreSQL, and the reference server s3s-fs 0.17, measured in the same run with
+//! the same load generator, reported as ratios. Then one LIST page over a million keys on each store.
 //!
 //! The load generator is deliberately lean (blocking keep-alive HTTP/1.1, SigV4 with UNSIGNED-PAYLOAD): the AWS SDK
 //! costs more CPU per request than a small PUT does. Set `S3IPFS_REF_SERVER` to the s3s-fs binary, and
@@ -53,11 +54,12 @@ fn amz_date() -> String {
     format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// A request head signed with SigV4 (UNSIGNED-PAYLOAD).
+/// A request head signed with SigV4 (UNSIGNED-PAYLOAD). A query in `path` must be encoded and sorted by name.
 fn signed_head(method: &str, host: &str, path: &str, content_length: usize) -> String {
     let date = amz_date();
+    let (bare, query) = path.split_once('?').unwrap_or((path, ""));
     let canonical = format!(
-        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{date}\n\n\
+        "{method}\n{bare}\n{query}\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{date}\n\n\
          host;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
     );
     let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
@@ -138,7 +140,7 @@ fn run(
                 let mut conn = Conn::open(&host);
                 for i in (w..ops).step_by(conns) {
                     let (status, _) =
-                        conn.call(method, &format!("/bench/{}", key_of(i)), if method == "PUT" { &body } else { &[] });
+                        conn.call(method, &format!("/bench{}", key_of(i)), if method == "PUT" { &body } else { &[] });
                     assert_eq!(status, 200, "{method} {} on {host}", key_of(i));
                 }
             })
@@ -199,11 +201,17 @@ fn pin_load_generator() {
 }
 
 impl Server {
-    fn gateway(dir: &Path) -> Self {
+    /// The gateway on `dir`, with its metadata in PostgreSQL at `database` when given (embedded otherwise).
+    fn gateway(name: &'static str, dir: &Path, database: Option<&str>) -> Self {
         let port = free_port();
         // Another build of the gateway (an earlier commit, for an A/B comparison) when S3IPFS_BENCH_GATEWAY names it.
         let binary = std::env::var("S3IPFS_BENCH_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_s3ipfs").to_owned());
-        let child = server_command(&binary)
+        let mut command = server_command(&binary);
+        if let Some(url) = database {
+            command.env("DATABASE_URL", url);
+        }
+        let child = command
+            .env_remove("S3IPFS_TEST_PG_URL")
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
             .env("S3IPFS_ROOT_ACCESS_KEY", ACCESS)
@@ -212,7 +220,7 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("start the gateway");
-        Server { name: "s3ipfs", child, host: format!("127.0.0.1:{port}") }
+        Server { name, child, host: format!("127.0.0.1:{port}") }
     }
 
     fn reference(binary: &str, dir: &Path) -> Self {
@@ -250,14 +258,17 @@ impl Drop for Server {
     }
 }
 
-/// (label, method, object size, connections, operations)
-const CASES: [(&str, &str, usize, usize, usize); 4] = [
+/// (label, method, object size, connections, operations). Small objects are 4 KiB; LIST pages 1000 of them.
+const CASES: [(&str, &str, usize, usize, usize); 6] = [
     ("PUT 4 KiB", "PUT", 4096, 16, 4000),
-    ("GET 4 KiB", "GET", 4096, 16, 8000),
+    ("GET 4 KiB", "GET", 4096, 16, 6000),
+    ("HEAD 4 KiB", "HEAD", 4096, 16, 6000),
+    ("LIST 1000", "LIST", 4096, 4, 200),
     ("PUT 64 MiB", "PUT", 64 << 20, 4, 12),
     ("GET 64 MiB", "GET", 64 << 20, 4, 12),
 ];
 
+/// The figure a case reports: operations per second for small objects and listings, MB/s for large objects.
 fn measure(server: &Server) -> Vec<f64> {
     wait_for(&server.host);
     let (status, _) = Conn::open(&server.host).call("PUT", "/bench", &[]);
@@ -267,8 +278,11 @@ fn measure(server: &Server) -> Vec<f64> {
         .map(|&(_, method, size, conns, ops)| {
             let mut body = vec![0u8; if method == "PUT" { size } else { 0 }];
             body.iter_mut().enumerate().for_each(|(i, b)| *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8);
-            let key_of: fn(usize) -> String =
-                if size == 4096 { |i| format!("small-{}", i % 4000) } else { |i| format!("large-{i}") };
+            let (method, key_of): (&'static str, fn(usize) -> String) = match (method, size) {
+                ("LIST", _) => ("GET", |i| format!("?list-type=2&max-keys=1000&start-after=small-{}", i % 3)),
+                (_, 4096) => (method, |i| format!("/small-{}", i % 4000)),
+                _ => (method, |i| format!("/large-{i}")),
+            };
             let took = run(&server.host, conns, ops, method, key_of, Arc::new(body));
             if size == 4096 { ops as f64 / took.as_secs_f64() } else { (ops * size) as f64 / 1e6 / took.as_secs_f64() }
         })
@@ -280,6 +294,44 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The servers of one round, in the order they are measured and reported.
+const SERVERS: [&str; 3] = ["s3ipfs/sqlite", "s3ipfs/pg", "s3s-fs"];
+
+/// Keys of the listing benchmark, and how many times each listing is timed.
+const BIG: u64 = 1_000_000;
+const LIST_RUNS: usize = 15;
+
+/// (label, query) of the listings timed over [`BIG`] keys (`a000/b0/c00` … `a999/b9/c99`).
+const LISTINGS: [(&str, &str); 3] = [
+    ("1000 common prefixes (delimiter /)", "?delimiter=%2F&list-type=2&max-keys=1000"),
+    ("100 keys at depth 3 (prefix a123/b4/)", "?delimiter=%2F&list-type=2&max-keys=1000&prefix=a123%2Fb4%2F"),
+    ("1000 keys, no delimiter", "?list-type=2&max-keys=1000&start-after=a500"),
+];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// Median milliseconds of one LIST page, per listing, on a gateway holding [`BIG`] keys in bucket `big`.
+fn time_listings(server: &Server) -> Vec<f64> {
+    let mut conn = Conn::open(&server.host);
+    LISTINGS
+        .iter()
+        .map(|(label, query)| {
+            let times: Vec<f64> = (0..LIST_RUNS)
+                .map(|_| {
+                    let start = Instant::now();
+                    let (status, length) = conn.call("GET", &format!("/big{query}"), &[]);
+                    assert_eq!(status, 200, "{label} on {}", server.name);
+                    assert!(length > 0);
+                    start.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            median(times)
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     let Ok(reference) = std::env::var("S3IPFS_REF_SERVER") else {
         eprintln!("S3IPFS_REF_SERVER must name the s3s-fs 0.17 binary (make bench installs it)");
@@ -289,35 +341,72 @@ fn main() -> ExitCode {
         eprintln!("warning: S3IPFS_REF_PRELOAD is unset: s3s-fs runs without TCP_NODELAY and its small requests wait");
     }
     pin_load_generator();
-    let mut gateway_figures: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
-    let mut reference_figures: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
-    let (mut gateway_rss, mut reference_rss) = (0f64, 0f64);
+    // Durable like the embedded store (fsync, synchronous commit), on the servers' core.
+    let cluster = s3ipfs_meta::testing::Cluster::start(true, server_core());
+    let rt = runtime();
+    let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CASES.len()]; SERVERS.len()];
+    let mut rss = [0f64; 3];
     for round in 0..ROUNDS {
         let dir = tempfile::tempdir().expect("temp dir");
-        let gateway = Server::gateway(&dir.path().join("gateway"));
-        measure(&gateway).into_iter().enumerate().for_each(|(i, f)| gateway_figures[i].push(f));
-        gateway_rss = gateway_rss.max(gateway.peak_rss_mib());
-        drop(gateway);
-        let reference_server = Server::reference(&reference, &dir.path().join("s3s-fs"));
-        measure(&reference_server).into_iter().enumerate().for_each(|(i, f)| reference_figures[i].push(f));
-        reference_rss = reference_rss.max(reference_server.peak_rss_mib());
+        let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
+        for (s, name) in SERVERS.iter().enumerate() {
+            let server = match s {
+                0 => Server::gateway(name, &dir.path().join("sqlite"), None),
+                1 => Server::gateway(name, &dir.path().join("pg"), Some(&database)),
+                _ => Server::reference(&reference, &dir.path().join("s3s-fs")),
+            };
+            measure(&server).into_iter().enumerate().for_each(|(i, f)| figures[s][i].push(f));
+            rss[s] = rss[s].max(server.peak_rss_mib());
+        }
         eprintln!("round {} of {ROUNDS} done", round + 1);
     }
 
-    println!("S3 load over loopback, same load generator, same run (ratio = s3ipfs / s3s-fs 0.17)");
-    println!("medians of {ROUNDS} alternating pairs; the ratio's range over the pairs in brackets");
-    println!("{:<12} {:>14} {:>14} {:>8}", "case", "s3ipfs", "s3s-fs", "ratio");
-    for (i, (label, _, size, conns, ops)) in CASES.iter().enumerate() {
-        let unit = if *size == 4096 { "ops/s" } else { "MB/s" };
-        let ratios: Vec<f64> = gateway_figures[i].iter().zip(&reference_figures[i]).map(|(g, r)| g / r).collect();
-        let (low, high) = (ratios.iter().copied().fold(f64::MAX, f64::min), ratios.iter().copied().fold(0.0, f64::max));
+    println!("S3 load over loopback, same load generator, same run; the servers (and PostgreSQL) on one core");
+    println!("medians of {ROUNDS} rounds; ratios are medians of the per-round ratios");
+    println!(
+        "{:<11} {:>16} {:>16} {:>16} {:>10} {:>10} {:>10}",
+        "case", SERVERS[0], SERVERS[1], SERVERS[2], "sqlite/ref", "pg/ref", "pg/sqlite"
+    );
+    let ratio = |a: &Vec<f64>, b: &Vec<f64>| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
+    for (i, (label, method, size, conns, ops)) in CASES.iter().enumerate() {
+        let unit = if *size == 4096 || *method == "LIST" { "ops/s" } else { "MB/s" };
         println!(
-            "{label:<12} {:>8.1} {unit:<5} {:>8.1} {unit:<5} {:>8.2} [{low:.2}–{high:.2}]  ({ops} ops, {conns} connections)",
-            median(gateway_figures[i].clone()),
-            median(reference_figures[i].clone()),
-            median(ratios),
+            "{label:<11} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.2} {:>10.2} {:>10.2}  ({ops} ops, {conns} conns)",
+            median(figures[0][i].clone()),
+            median(figures[1][i].clone()),
+            median(figures[2][i].clone()),
+            ratio(&figures[0][i], &figures[2][i]),
+            ratio(&figures[1][i], &figures[2][i]),
+            ratio(&figures[1][i], &figures[0][i]),
         );
     }
-    println!("peak RSS     {gateway_rss:>8.1} MiB   {reference_rss:>8.1} MiB");
+    println!("peak RSS    {:>10.1} MiB   {:>10.1} MiB   {:>10.1} MiB", rss[0], rss[1], rss[2]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
+    let mut listing_ms = Vec::new();
+    for (s, name) in SERVERS[..2].iter().enumerate() {
+        let data = dir.path().join(name.replace('/', "-"));
+        let server = Server::gateway(name, &data, (s == 1).then_some(database.as_str()));
+        wait_for(&server.host);
+        let (status, _) = Conn::open(&server.host).call("PUT", "/big", &[]);
+        assert_eq!(status, 200, "create bucket on {name}");
+        let loaded = Instant::now();
+        match s {
+            0 => s3ipfs_meta::testing::bulk_load_sqlite(&data.join("meta.sqlite"), "big", BIG),
+            _ => rt.block_on(s3ipfs_meta::testing::bulk_load_postgres(&database, "big", BIG)),
+        }
+        eprintln!("{name}: {BIG} keys loaded in {:.1} s", loaded.elapsed().as_secs_f64());
+        listing_ms.push(time_listings(&server));
+    }
+    println!();
+    println!("One LIST page over {BIG} keys in one bucket (median of {LIST_RUNS}, milliseconds)");
+    println!("{:<40} {:>14} {:>14}", "listing", SERVERS[0], SERVERS[1]);
+    for (i, (label, _)) in LISTINGS.iter().enumerate() {
+        println!("{label:<40} {:>11.1} ms {:>11.1} ms", listing_ms[0][i], listing_ms[1][i]);
+    }
+    let plan = rt.block_on(s3ipfs_meta::testing::explain_listing(&database, "big"));
+    println!("PostgreSQL plan of a listing page:\n{plan}");
+    println!("index scan: {}", if plan.contains("Index") { "yes" } else { "NO" });
     ExitCode::SUCCESS
 }

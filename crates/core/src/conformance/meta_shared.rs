@@ -202,6 +202,20 @@ pub async fn retiring_the_latest_version_uncovers_the_previous_one(store: &dyn M
     assert!(again.seq > m.seq, "sequence numbers keep growing after the chain emptied");
 }
 
+/// A GET's metadata in one read: the bucket, and its key's newest visible version (a delete marker included).
+pub async fn a_get_reads_the_bucket_and_the_latest_version_together(store: &dyn MetaStore) {
+    let b = new_bucket(store, "together", Versioning::Enabled).await;
+    let missing = BucketName::parse("missing").expect("valid");
+    assert_eq!(store.bucket_and_latest(&missing, &key("k")).await.expect("read"), None);
+    let bucket = store.bucket(&b).await.expect("lookup").expect("bucket");
+    assert_eq!(store.bucket_and_latest(&b, &key("k")).await.expect("read"), Some((bucket.clone(), None)));
+    commit(store, &b, "k", put(VersionId::generate(), 1, false)).await;
+    let latest = commit(store, &b, "k", put(VersionId::generate(), 2, false)).await;
+    assert_eq!(store.bucket_and_latest(&b, &key("k")).await.expect("read"), Some((bucket.clone(), Some(latest))));
+    let m = store.append_version(&b, &key("k"), marker(VersionId::generate(), false)).await.expect("marker");
+    assert_eq!(store.bucket_and_latest(&b, &key("k")).await.expect("read"), Some((bucket, Some(m))));
+}
+
 /// Aborted and retired versions are pruned once older than the cutoff; visible versions never are.
 pub async fn history_is_pruned_but_visible_versions_stay(store: &dyn MetaStore) {
     let b = new_bucket(store, "prune", Versioning::Unversioned).await;

@@ -176,14 +176,19 @@ impl Gateway {
         key: &ObjectKey,
         version_id: Option<&VersionId>,
     ) -> Result<Located, ServiceError> {
-        let bucket = self.bucket_for(user, bucket).await?;
-        let version = match version_id {
-            None => self
-                .meta
-                .latest_version(&bucket.name, key)
-                .await?
-                .ok_or(ServiceError::NoSuchKey { delete_marker: None })?,
-            Some(id) => self.meta.find_version(&bucket.name, key, id).await?.ok_or(ServiceError::NoSuchVersion)?,
+        let (bucket, version) = match version_id {
+            // One read for the bucket and the key's newest version: a GET's metadata.
+            None => match self.meta.bucket_and_latest(bucket, key).await? {
+                None => return Err(ServiceError::NoSuchBucket),
+                Some((bucket, _)) if bucket.owner != user => return Err(ServiceError::AccessDenied),
+                Some((bucket, latest)) => (bucket, latest.ok_or(ServiceError::NoSuchKey { delete_marker: None })?),
+            },
+            Some(id) => {
+                let bucket = self.bucket_for(user, bucket).await?;
+                let version =
+                    self.meta.find_version(&bucket.name, key, id).await?.ok_or(ServiceError::NoSuchVersion)?;
+                (bucket, version)
+            }
         };
         match (version.is_delete_marker(), version_id) {
             (false, _) => Ok(Located { version, versioning: bucket.versioning }),

@@ -16,18 +16,6 @@ use super::rows::{ABORTED, PENDING, corrupt};
 use super::{Failure, PgMeta, execute, int, map_rows, query, query_opt, transact};
 use crate::codec::millis;
 
-/// Adds a reference to `cid` (`size` bytes), creating its row if needed.
-async fn add_ref(client: &impl GenericClient, cid: &[u8], size: u64) -> Result<(), Failure> {
-    execute(
-        client,
-        "INSERT INTO content (cid, size, refcount, zero_since) VALUES ($1, $2, 1, NULL) \
-         ON CONFLICT (cid) DO UPDATE SET refcount = content.refcount + 1, zero_since = NULL",
-        &[&cid, &int(size)?],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Drops a reference to `cid`; the last one starts the grace period. A count that would go below zero is an error.
 pub(super) async fn drop_ref(client: &impl GenericClient, cid: &[u8]) -> Result<(), Failure> {
     let changed = execute(
@@ -89,7 +77,7 @@ impl PgMeta {
     }
 
     pub(super) async fn pg_heartbeat(&self, ttl: Duration) -> Result<(), MetaError> {
-        let client = self.pool.get().await.map_err(Failure::from)?;
+        let client = self.soft.get().await.map_err(Failure::from)?;
         let until = millis(SystemTime::now() + ttl);
         execute(
             &client,
@@ -117,7 +105,7 @@ impl PgMeta {
     }
 
     pub(super) async fn pg_prune_history(&self, before: SystemTime, limit: usize) -> Result<u64, MetaError> {
-        let client = self.pool.get().await.map_err(Failure::from)?;
+        let client = self.soft.get().await.map_err(Failure::from)?;
         let limit = super::row_limit(limit);
         let pruned = execute(
             &client,
@@ -132,27 +120,26 @@ impl PgMeta {
     }
 
     pub(super) async fn pg_claim_content(&self, cid: &Cid, size: u64) -> Result<ClaimId, MetaError> {
-        let cid = cid.to_bytes();
-        transact!(self, |tx| {
-            // Locks the row: a GC mark in flight is either seen here or sees this reference.
-            let marked = query_opt(&tx, "SELECT deleting FROM content WHERE cid = $1 FOR UPDATE", &[&cid]).await?;
-            if marked.map(|row| row.try_get::<_, bool>(0)).transpose()? == Some(true) {
-                return Err(MetaError::ContentBusy.into());
-            }
-            add_ref(&tx, &cid, size).await?;
-            let row = query_opt(
-                &tx,
-                "INSERT INTO content_claims (cid, created_at, replica) VALUES ($1, $2, $3) RETURNING id",
-                &[&cid, &millis(SystemTime::now()), &self.replica],
-            )
-            .await?
-            .ok_or_else(|| corrupt("claim insert returned nothing"))?;
-            ClaimId(row.try_get(0)?)
-        })
+        let (cid, size) = (cid.to_bytes(), int(size)?);
+        let client = self.soft.get().await.map_err(Failure::from)?;
+        // One statement: the upsert locks the content row, so a GC mark in flight is either seen here (no reference
+        // is added to a marked row, and no claim made) or sees this reference.
+        let row = query_opt(
+            &client,
+            "WITH up AS (INSERT INTO content (cid, size, refcount, zero_since) VALUES ($1, $2, 1, NULL) \
+                 ON CONFLICT (cid) DO UPDATE SET refcount = content.refcount + 1, zero_since = NULL \
+                 WHERE NOT content.deleting RETURNING cid), \
+             claim AS (INSERT INTO content_claims (cid, created_at, replica) SELECT cid, $3, $4 FROM up RETURNING id) \
+             SELECT (SELECT id FROM claim)",
+            &[&cid, &size, &millis(SystemTime::now()), &self.replica],
+        )
+        .await?;
+        let id: Option<i64> = row.map(|row| row.try_get(0)).transpose().map_err(Failure::from)?.flatten();
+        id.map(ClaimId).ok_or(MetaError::ContentBusy)
     }
 
     pub(super) async fn pg_release_claim(&self, claim: ClaimId) -> Result<(), MetaError> {
-        transact!(self, |tx| {
+        transact!(self, soft, |tx| {
             let row = query_opt(&tx, "DELETE FROM content_claims WHERE id = $1 RETURNING cid", &[&claim.0]).await?;
             if let Some(row) = row {
                 let cid: Vec<u8> = row.try_get(0)?;

@@ -94,10 +94,16 @@ pub enum PgOpenError {
     },
 }
 
-/// The PostgreSQL metadata store. Cheap to clone: clones share the pool.
+/// The PostgreSQL metadata store. Cheap to clone: clones share the pools.
 #[derive(Clone)]
 pub struct PgMeta {
+    /// Connections whose commits are durable before they return (`synchronous_commit` as the server has it).
     pool: Pool,
+    /// Connections for records crash recovery discards anyway (a pending version, a claim, their release, a
+    /// heartbeat, history pruning): committed without waiting for the WAL flush. The WAL is one sequence, so the next
+    /// durable commit (the version that takes a claim over) flushes them first: no durable commit can depend on a
+    /// record a crash lost.
+    soft: Pool,
     replica: String,
 }
 
@@ -184,15 +190,18 @@ fn db_error(err: &tokio_postgres::Error) -> MetaError {
     }
 }
 
-/// Runs `$body` in a transaction on a pooled connection (`$tx`), committing if it succeeds and trying the whole
-/// transaction again when it loses a deadlock or serialization race. `?` in the body takes database errors and
+/// Runs `$body` in a transaction on a connection of the store's `pool` (or the named one), as `$tx`, committing if
+/// it succeeds and trying the whole transaction again when it loses a deadlock or serialization race. `?` in the body takes database errors and
 /// [`MetaError`]s alike.
 macro_rules! transact {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::transact!($store, pool, |$tx| $body)
+    };
+    ($store:expr, $pool:ident, |$tx:ident| $body:expr) => {{
         let mut attempt = 0u32;
         loop {
             let outcome: Result<_, $crate::postgres::Failure> = async {
-                let mut client = $store.pool.get().await?;
+                let mut client = $store.$pool.get().await?;
                 let $tx = client.transaction().await?;
                 let value = $body;
                 $tx.commit().await?;
@@ -264,17 +273,24 @@ impl PgMeta {
         config.connect_timeout(settings.connect_timeout);
         config.application_name("s3ipfs");
         let statement_ms = settings.statement_timeout.as_millis();
-        config.options(format!("-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"));
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(settings.acquire_timeout))
-            .create_timeout(Some(settings.connect_timeout))
-            .recycle_timeout(Some(settings.connect_timeout))
-            .build()
-            .map_err(|e| PgOpenError::Connect(e.to_string()))?;
-        let store = PgMeta { pool, replica: s3ipfs_core::meta::new_replica_name() };
+        let timeouts = format!("-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}");
+        let pool_of = |options: String, size: usize| {
+            let mut config = config.clone();
+            config.options(options);
+            let manager =
+                Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager)
+                .max_size(size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(settings.acquire_timeout))
+                .create_timeout(Some(settings.connect_timeout))
+                .recycle_timeout(Some(settings.connect_timeout))
+                .build()
+                .map_err(|e| PgOpenError::Connect(e.to_string()))
+        };
+        let pool = pool_of(timeouts.clone(), settings.pool_size)?;
+        let soft = pool_of(format!("{timeouts} -c synchronous_commit=off"), settings.pool_size.div_ceil(2))?;
+        let store = PgMeta { pool, soft, replica: s3ipfs_core::meta::new_replica_name() };
         let mut client = store.pool.get().await.map_err(|e| PgOpenError::Connect(e.to_string()))?;
         if migrate {
             apply_migrations(&mut client).await?;
@@ -291,7 +307,7 @@ impl PgMeta {
 
     /// A handle on the same database writing for another replica (tests of several processes on one store).
     pub fn peer(&self, replica: &str) -> Self {
-        PgMeta { pool: self.pool.clone(), replica: replica.to_owned() }
+        PgMeta { pool: self.pool.clone(), soft: self.soft.clone(), replica: replica.to_owned() }
     }
 }
 
@@ -386,29 +402,24 @@ async fn insert_pending(client: &impl GenericClient, bucket: &str, key: &[u8], r
 
 /// Writes `new` into the pending row `id`: takes the key's head lock and next sequence number, decides the
 /// condition, removes the completed upload, retires the `null` version, stores the version, takes over its claim
-/// (or adds a reference to stored content) and moves the head. Any error rolls the transaction back.
+/// (or adds a reference to stored content) and moves the head. Any error rolls the transaction back. Statements that
+/// need no answer from each other are pipelined: a commit costs a handful of round trips.
 async fn commit_row(client: &impl GenericClient, id: i64, new: &NewVersion) -> Result<ObjectVersion, Failure> {
     if !matches!(new.state, VersionState::Committed(_) | VersionState::DeleteMarker) {
         return Err(MetaError::Invalid("only objects and delete markers can be committed").into());
     }
-    let row = query_opt(
+    // The head row's lock serializes this key's commits from here to the end of the transaction.
+    let head = query_opt(
         client,
-        "SELECT bucket, key FROM object_versions WHERE id = $1 AND state = $2 FOR UPDATE",
+        "WITH p AS (SELECT bucket, key FROM object_versions WHERE id = $1 AND state = $2 FOR UPDATE) \
+         INSERT INTO object_heads (bucket, key, last_seq) SELECT bucket, key, 1 FROM p \
+         ON CONFLICT (bucket, key) DO UPDATE SET last_seq = object_heads.last_seq + 1 \
+         RETURNING bucket, key, last_seq",
         &[&id, &PENDING],
     )
     .await?
     .ok_or(MetaError::NoSuchUpload)?;
-    let (bucket, key): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
-    // The head row's lock serializes this key's commits from here to the end of the transaction.
-    let seq: i64 = query_opt(
-        client,
-        "INSERT INTO object_heads (bucket, key, last_seq) VALUES ($1, $2, 1) \
-         ON CONFLICT (bucket, key) DO UPDATE SET last_seq = object_heads.last_seq + 1 RETURNING last_seq",
-        &[&bucket, &key],
-    )
-    .await?
-    .ok_or_else(|| rows::corrupt("head upsert returned nothing"))?
-    .try_get(0)?;
+    let (bucket, key, seq): (String, Vec<u8>, i64) = (head.try_get(0)?, head.try_get(1)?, head.try_get(2)?);
     if let Some(condition) = &new.condition {
         let latest = latest_in(client, &bucket, &key).await?;
         condition.check(latest.as_ref().and_then(ObjectVersion::meta)).map_err(MetaError::from)?;
@@ -416,46 +427,74 @@ async fn commit_row(client: &impl GenericClient, id: i64, new: &NewVersion) -> R
     if let Some(upload) = &new.completes {
         multipart::remove_upload(client, upload).await?;
     }
+    let now = SystemTime::now();
     if new.replace_null {
-        let sql = format!(
-            "SELECT v.id FROM object_versions v WHERE v.bucket = $1 AND v.key = $2 AND v.version_id = 'null' \
-             AND {VISIBLE}"
-        );
-        for row in query(client, &sql, &[&bucket, &key]).await? {
-            retire_row(client, row.try_get(0)?).await?;
-        }
+        retire_null(client, &bucket, &key, millis(now)).await?;
     }
-    let now = millis(SystemTime::now());
     let version_id = new.version_id.as_str();
-    match &new.state {
-        VersionState::Committed(meta) => {
-            store_committed(client, id, seq, version_id, now, meta).await?;
-            if let Some(cid) = meta.cid {
-                match new.claim {
-                    Some(claim) => content::take_claim(client, claim, &cid.to_bytes()).await?,
-                    None => content::add_ref_to_stored(client, &cid.to_bytes()).await?,
-                }
-            }
-        }
-        _ => {
-            execute(
-                client,
-                "UPDATE object_versions SET state = $2, seq = $3, version_id = $4, modified_at = $5 WHERE id = $1",
-                &[&id, &DELETE_MARKER, &seq, &version_id, &now],
-            )
-            .await?;
-        }
-    }
     let is_object = matches!(new.state, VersionState::Committed(_));
-    execute(
+    let head_params: [&(dyn ToSql + Sync); 4] = [&bucket, &key, &id, &is_object];
+    let move_head = execute(
         client,
         "UPDATE object_heads SET latest_id = $3, latest_object = $4 WHERE bucket = $1 AND key = $2",
-        &[&bucket, &key, &id, &is_object],
-    )
-    .await?;
-    let sql = format!("SELECT {VERSION_COLUMNS} FROM object_versions v WHERE v.id = $1");
-    let row = query_opt(client, &sql, &[&id]).await?.ok_or_else(|| rows::corrupt("committed row vanished"))?;
-    Ok(version_from_row(&row)?)
+        &head_params,
+    );
+    match &new.state {
+        VersionState::Committed(meta) => {
+            let store = store_committed(client, id, seq, version_id, millis(now), meta);
+            let cid = meta.cid.map(|cid| cid.to_bytes());
+            let reference = async {
+                match (&cid, new.claim) {
+                    (Some(cid), Some(claim)) => content::take_claim(client, claim, cid).await,
+                    (Some(cid), None) => content::add_ref_to_stored(client, cid).await,
+                    (None, _) => Ok(()),
+                }
+            };
+            futures::try_join!(store, reference, move_head)?;
+        }
+        _ => {
+            let modified = millis(now);
+            let mark_params: [&(dyn ToSql + Sync); 5] = [&id, &DELETE_MARKER, &seq, &version_id, &modified];
+            let mark = execute(
+                client,
+                "UPDATE object_versions SET state = $2, seq = $3, version_id = $4, modified_at = $5 WHERE id = $1",
+                &mark_params,
+            );
+            futures::try_join!(mark, move_head)?;
+        }
+    }
+    Ok(ObjectVersion {
+        bucket: BucketName::parse(&bucket).map_err(|_| rows::corrupt("bucket"))?,
+        key: ObjectKey::parse(std::str::from_utf8(&key).map_err(|_| rows::corrupt("key"))?)
+            .map_err(|_| rows::corrupt("key"))?,
+        seq: u64::try_from(seq).map_err(|_| rows::corrupt("seq"))?,
+        version_id: new.version_id.clone(),
+        state: new.state.clone(),
+        retired: false,
+        modified_at: from_millis(millis(now)),
+    })
+}
+
+/// Retires the key's visible `null` version and drops its content reference, in one statement; a reference that
+/// would go below zero is an error.
+async fn retire_null(client: &impl GenericClient, bucket: &str, key: &[u8], now: i64) -> Result<(), Failure> {
+    let sql = format!(
+        "WITH r AS (UPDATE object_versions v SET retired = TRUE, retired_at = $3 \
+             WHERE v.bucket = $1 AND v.key = $2 AND v.version_id = 'null' AND {VISIBLE} RETURNING v.cid), \
+         d AS (UPDATE content c SET refcount = c.refcount - 1, \
+                 zero_since = CASE WHEN c.refcount = 1 THEN $3 ELSE c.zero_since END \
+             FROM r WHERE c.cid = r.cid AND c.refcount > 0 RETURNING c.cid) \
+         SELECT (SELECT COUNT(*) FROM r WHERE r.cid IS NOT NULL), (SELECT COUNT(*) FROM d), \
+                (SELECT r.cid FROM r WHERE r.cid IS NOT NULL LIMIT 1)"
+    );
+    let row = query_opt(client, &sql, &[&bucket, &key, &now]).await?.ok_or_else(|| rows::corrupt("no counts"))?;
+    let (held, dropped): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if held != dropped {
+        let cid: Option<Vec<u8>> = row.try_get(2)?;
+        let cid = cid.and_then(|c| Cid::from_bytes(&c).ok()).ok_or_else(|| rows::corrupt("cid"))?;
+        return Err(s3ipfs_core::meta::underflow(&cid).into());
+    }
+    Ok(())
 }
 
 /// Turns row `id` into the committed object `meta` at position `seq`, in one statement.
@@ -619,7 +658,7 @@ impl MetaStore for PgMeta {
     }
 
     async fn begin_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<UploadId, MetaError> {
-        let client = self.pool.get().await.map_err(Failure::from)?;
+        let client = self.soft.get().await.map_err(Failure::from)?;
         Ok(UploadId(insert_pending(&client, bucket.as_str(), key.as_str().as_bytes(), &self.replica).await?))
     }
 
@@ -628,7 +667,7 @@ impl MetaStore for PgMeta {
     }
 
     async fn abort_version(&self, upload: UploadId) -> Result<(), MetaError> {
-        let client = self.pool.get().await.map_err(Failure::from)?;
+        let client = self.soft.get().await.map_err(Failure::from)?;
         let sql = "UPDATE object_versions SET state = $2 WHERE id = $1 AND state = $3";
         execute(&client, sql, &[&upload.0, &ABORTED, &PENDING]).await?;
         Ok(())
@@ -681,6 +720,23 @@ impl MetaStore for PgMeta {
     async fn latest_version(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError> {
         let client = self.pool.get().await.map_err(Failure::from)?;
         Ok(latest_in(&client, bucket.as_str(), key.as_str().as_bytes()).await?)
+    }
+
+    async fn bucket_and_latest(
+        &self,
+        name: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<(Bucket, Option<ObjectVersion>)>, MetaError> {
+        let client = self.pool.get().await.map_err(Failure::from)?;
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS}, b.name, b.owner, b.created_at, b.versioning FROM buckets b \
+             LEFT JOIN object_heads h ON h.bucket = b.name AND h.key = $2 \
+             LEFT JOIN object_versions v ON v.id = h.latest_id WHERE b.name = $1"
+        );
+        let Some(row) = query_opt(&client, &sql, &[&name.as_str(), &key.as_str().as_bytes()]).await? else {
+            return Ok(None);
+        };
+        Ok(Some((rows::bucket_at(&row, 25)?, rows::optional_version(&row)?)))
     }
 
     async fn find_version(
@@ -897,6 +953,38 @@ mod tests {
         );
         let latest = store.latest_version(&bucket, &version.key).await.expect("latest");
         assert_eq!(latest, Some(version), "the failed retirement rolled back");
+    }
+
+    #[tokio::test]
+    async fn replacing_a_null_version_whose_count_is_already_zero_is_an_error_and_changes_nothing() {
+        let url = crate::testing::fresh_database_url().await;
+        let store = PgMeta::connect(&crate::testing::settings(&url), true).await.expect("store");
+        let (bucket, first) = bucket_with_object(&store).await;
+        store.set_versioning(&bucket, Versioning::Suspended).await.expect("suspend");
+        let null = NewVersion::new(VersionId::null(), VersionState::DeleteMarker, true);
+        store.append_version(&bucket, &first.key, null).await.expect("a null marker");
+        let cid = Cid::v1(s3ipfs_cid::cid::RAW, [7; 32]);
+        let meta = s3ipfs_core::ObjectMeta { cid: Some(cid), size: 1, etag: "\"e\"".into(), ..Default::default() };
+        let mut new = NewVersion::new(VersionId::null(), VersionState::Committed(Box::new(meta)), true);
+        new.claim = Some(store.claim_content(&cid, 1).await.expect("claim"));
+        let upload = store.begin_version(&bucket, &first.key).await.expect("begin");
+        store.commit_version(upload, new.clone()).await.expect("replaces the null marker");
+        let hex: String = cid.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let corrupt = format!("UPDATE content SET refcount = 0 WHERE cid = decode('{hex}', 'hex')");
+        admin(&url).await.batch_execute(&corrupt).await.expect("corrupt the count");
+        let mut again = new.clone();
+        again.claim = Some(store.claim_content(&Cid::v1(s3ipfs_cid::cid::RAW, [8; 32]), 1).await.expect("claim"));
+        if let VersionState::Committed(meta) = &mut again.state {
+            meta.cid = Some(Cid::v1(s3ipfs_cid::cid::RAW, [8; 32]));
+        }
+        let upload = store.begin_version(&bucket, &first.key).await.expect("begin");
+        let replaced = store.commit_version(upload, again).await;
+        assert!(
+            matches!(&replaced, Err(MetaError::Backend { message }) if message.contains("underflow")),
+            "{replaced:?}"
+        );
+        let latest = store.latest_version(&bucket, &first.key).await.expect("latest").expect("kept");
+        assert_eq!(latest.meta().and_then(|m| m.cid), Some(cid), "the failed replacement rolled back");
     }
 
     #[tokio::test]

@@ -110,6 +110,14 @@ fn headers_at(row: &Row, first: usize) -> Result<ObjectHeaders, MetaError> {
     })
 }
 
+/// A version from the [`VERSION_COLUMNS`] of a row, or `None` when an outer join found none.
+pub(super) fn optional_version(row: &Row) -> Result<Option<ObjectVersion>, MetaError> {
+    match get::<Option<String>>(row, 0)? {
+        Some(_) => version_from_row(row).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// A version from the [`VERSION_COLUMNS`] of a row.
 pub(super) fn version_from_row(row: &Row) -> Result<ObjectVersion, MetaError> {
     let bucket = BucketName::parse(get(row, 0)?).map_err(|_| corrupt("bucket"))?;
@@ -149,11 +157,16 @@ fn meta_from_row(row: &Row) -> Result<ObjectMeta, MetaError> {
 
 /// A bucket from `name, owner, created_at, versioning`.
 pub(super) fn bucket_from_row(row: &Row) -> Result<Bucket, MetaError> {
+    bucket_at(row, 0)
+}
+
+/// A bucket from `name, owner, created_at, versioning` starting at column `first`.
+pub(super) fn bucket_at(row: &Row, first: usize) -> Result<Bucket, MetaError> {
     Ok(Bucket {
-        name: BucketName::parse(get(row, 0)?).map_err(|_| corrupt("bucket name"))?,
-        owner: UserId(get(row, 1)?),
-        created_at: from_millis(get(row, 2)?),
-        versioning: match get::<i16>(row, 3)? {
+        name: BucketName::parse(get(row, first)?).map_err(|_| corrupt("bucket name"))?,
+        owner: UserId(get(row, first + 1)?),
+        created_at: from_millis(get(row, first + 2)?),
+        versioning: match get::<i16>(row, first + 3)? {
             1 => Versioning::Enabled,
             2 => Versioning::Suspended,
             _ => Versioning::Unversioned,
