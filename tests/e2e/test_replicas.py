@@ -184,6 +184,15 @@ def test_killing_one_replica_mid_upload_aborts_only_its_own_uploads(replicas, tm
         assert third.stop() == 0
 
 
+def test_a_client_that_disconnects_aborts_its_pending_version_at_once(replicas):
+    first, _, url = replicas
+    client(first).create_bucket(Bucket="gone")
+    upload = SlowPut(first, "gone", "half")
+    assert wait_until(lambda: states(url, "half") == ["0"], 10), "the upload began"
+    upload.abandon()
+    assert wait_until(lambda: states(url, "half") == ["3"], 5), "aborted when the client went away, not at a restart"
+
+
 def test_admin_commands_work_against_a_live_postgres_deployment(replicas, tmp_path):
     first, _, url = replicas
     env = {k: v for k, v in os.environ.items() if not k.startswith("S3IPFS_")}
@@ -202,5 +211,7 @@ def test_admin_commands_work_against_a_live_postgres_deployment(replicas, tmp_pa
     assert gc.returncode == 0 and "would delete 0 content objects" in gc.stdout, gc.stdout + gc.stderr
     checked = subprocess.run([binary(), "config", "check"], env=env, capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
-    password_free = url.replace("postgres://postgres@", "")
-    assert password_free in checked.stdout, "the effective configuration names the database"
+    assert url in checked.stdout, "the effective configuration names the database"
+    env["S3IPFS_DATABASE_POOL_SIZE"] = "0"
+    refused = subprocess.run([binary(), "config", "check"], env=env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "meta.pool_size" in refused.stderr, refused.stderr

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use s3ipfs_cid::Cid;
 
 use crate::meta::{
-    ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId, heartbeat_lease, new_replica_name, underflow,
+    ClaimId, MetaError, MetaStore, NewVersion, StoredContent, UploadId, heartbeat_lease, list_grouped_by_seeks,
+    new_replica_name, underflow,
 };
 use crate::model::{AccessKey, Bucket, MultipartUpload, ObjectVersion, UploadPart, User, VersionState, Versioning};
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
@@ -67,6 +68,27 @@ impl State {
 
     fn latest<'a>(&'a self, bucket: &'a BucketName, key: &'a ObjectKey) -> Option<&'a ObjectVersion> {
         self.chain(bucket, key).map(|r| &r.version).filter(|v| v.is_visible()).max_by_key(|v| v.seq)
+    }
+
+    /// Keys starting with `prefix` after `after` whose latest version is an object: that version, at most `limit`.
+    fn latest_objects(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<ObjectVersion> {
+        let mut latest: BTreeMap<&str, &ObjectVersion> = BTreeMap::new();
+        for v in self.rows.iter().map(|r| &r.version) {
+            let k = v.key.as_str();
+            if &v.bucket != bucket || !v.is_visible() || !k.starts_with(prefix) || after.is_some_and(|a| k <= a) {
+                continue;
+            }
+            if latest.get(k).is_none_or(|cur| cur.seq < v.seq) {
+                latest.insert(k, v);
+            }
+        }
+        latest.into_values().filter(|v| !v.is_delete_marker()).take(limit).cloned().collect()
     }
 
     fn add_ref(&mut self, cid: Cid, size: u64) {
@@ -379,18 +401,28 @@ impl MetaStore for MemoryMeta {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ObjectVersion>, MetaError> {
-        let s = self.lock()?;
-        let mut latest: BTreeMap<&str, &ObjectVersion> = BTreeMap::new();
-        for v in s.rows.iter().map(|r| &r.version) {
-            let k = v.key.as_str();
-            if &v.bucket != bucket || !v.is_visible() || !k.starts_with(prefix) || after.is_some_and(|a| k <= a) {
-                continue;
-            }
-            if latest.get(k).is_none_or(|cur| cur.seq < v.seq) {
-                latest.insert(k, v);
-            }
-        }
-        Ok(latest.into_values().filter(|v| !v.is_delete_marker()).take(limit).cloned().collect())
+        Ok(self.lock()?.latest_objects(bucket, prefix, after, limit))
+    }
+
+    async fn list_latest_grouped(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        delimiter: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, MetaError> {
+        list_grouped_by_seeks(
+            prefix,
+            delimiter,
+            after,
+            limit,
+            |v: &ObjectVersion| v.key.as_str(),
+            |cursor| {
+                let s = self.lock()?;
+                Ok(s.latest_objects(bucket, prefix, cursor, 1).into_iter().next())
+            },
+        )
     }
 
     async fn list_versions(

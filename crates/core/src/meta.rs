@@ -161,6 +161,49 @@ pub fn new_replica_name() -> String {
     format!("{host}-{:08x}", rand::random::<u32>())
 }
 
+/// The common prefix `key` falls under: the key up to and including the first `delimiter` after `prefix` (`None`
+/// without a delimiter, or when none follows the prefix).
+pub fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: &str) -> Option<&'a str> {
+    if delimiter.is_empty() {
+        return None;
+    }
+    let rest = key.get(prefix.len()..)?;
+    rest.find(delimiter).map(|pos| &key[..prefix.len() + pos + delimiter.len()])
+}
+
+/// [`MetaStore::list_latest_grouped`] over `seek(after)`, which returns the first listed key after `after` (or from
+/// the prefix when `None`), as whatever the store reads (`key_of` names its key): one seek per group and per plain
+/// key.
+pub fn list_grouped_by_seeks<T>(
+    prefix: &str,
+    delimiter: &str,
+    after: Option<&str>,
+    limit: usize,
+    key_of: fn(&T) -> &str,
+    mut seek: impl FnMut(Option<&str>) -> Result<Option<T>, MetaError>,
+) -> Result<Vec<T>, MetaError> {
+    let mut found: Vec<T> = Vec::new();
+    let mut cursor = after.map(str::to_owned);
+    let mut last_group: Option<String> = None;
+    while found.len() < limit {
+        let Some(next) = seek(cursor.as_deref())? else { break };
+        let key = key_of(&next);
+        let Some(group) = common_prefix(key, prefix, delimiter).map(str::to_owned) else {
+            cursor = Some(key.to_owned());
+            found.push(next);
+            continue;
+        };
+        let again = last_group.as_deref() == Some(group.as_str());
+        // Seek past the group at once; a key beyond that seek (one holding U+10FFFF) is stepped over singly.
+        cursor = Some(if again { key.to_owned() } else { format!("{group}\u{10FFFF}") });
+        if !again && after.is_none_or(|a| group.as_str() > a) {
+            found.push(next);
+        }
+        last_group = Some(group);
+    }
+    Ok(found)
+}
+
 /// Persistence of users, keys, buckets and version chains. See the module docs for the contract.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -232,6 +275,18 @@ pub trait MetaStore: Send + Sync + 'static {
         &self,
         bucket: &BucketName,
         prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, MetaError>;
+    /// [`list_latest`](Self::list_latest) grouped by `delimiter`: of the keys sharing a common prefix (the key up to
+    /// and including the first `delimiter` after `prefix`) only the first is returned, and the listing goes on past
+    /// the group; a group whose common prefix is at or before `after` is skipped whole. At most `limit` entries.
+    /// One index seek per group, never a page of a group's keys read and thrown away ([`list_grouped_by_seeks`]).
+    async fn list_latest_grouped(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        delimiter: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ObjectVersion>, MetaError>;

@@ -344,9 +344,11 @@ fn main() -> ExitCode {
     // Durable like the embedded store (fsync, synchronous commit), on the servers' core.
     let cluster = s3ipfs_meta::testing::Cluster::start(true, server_core());
     let rt = runtime();
+    // S3IPFS_BENCH_ONLY=listing skips the load rounds (a quick look at the listing figures alone).
+    let rounds = if std::env::var("S3IPFS_BENCH_ONLY").is_ok_and(|v| v == "listing") { 0 } else { ROUNDS };
     let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CASES.len()]; SERVERS.len()];
     let mut rss = [0f64; 3];
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
         for (s, name) in SERVERS.iter().enumerate() {
@@ -361,6 +363,14 @@ fn main() -> ExitCode {
         eprintln!("round {} of {ROUNDS} done", round + 1);
     }
 
+    if rounds > 0 {
+        report_load(&figures, rss);
+    }
+    list_scale(&rt, &cluster);
+    ExitCode::SUCCESS
+}
+
+fn report_load(figures: &[Vec<Vec<f64>>], rss: [f64; 3]) {
     println!("S3 load over loopback, same load generator, same run; the servers (and PostgreSQL) on one core");
     println!("medians of {ROUNDS} rounds; ratios are medians of the per-round ratios");
     println!(
@@ -381,7 +391,10 @@ fn main() -> ExitCode {
         );
     }
     println!("peak RSS    {:>10.1} MiB   {:>10.1} MiB   {:>10.1} MiB", rss[0], rss[1], rss[2]);
+}
 
+/// One LIST page over [`BIG`] keys, on each store.
+fn list_scale(rt: &tokio::runtime::Runtime, cluster: &s3ipfs_meta::testing::Cluster) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
     let mut listing_ms = Vec::new();
@@ -408,5 +421,4 @@ fn main() -> ExitCode {
     let plan = rt.block_on(s3ipfs_meta::testing::explain_listing(&database, "big"));
     println!("PostgreSQL plan of a listing page:\n{plan}");
     println!("index scan: {}", if plan.contains("Index") { "yes" } else { "NO" });
-    ExitCode::SUCCESS
 }

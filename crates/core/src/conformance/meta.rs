@@ -594,6 +594,7 @@ macro_rules! meta_conformance_tests {
             racing_if_match_writes_have_one_winner,
             racing_bucket_creations_have_one_winner,
             keys_with_wildcards_and_multibyte_characters_are_exact,
+            grouped_listings_return_one_key_per_common_prefix,
             retiring_the_latest_version_uncovers_the_previous_one,
             a_get_reads_the_bucket_and_the_latest_version_together,
             history_is_pruned_but_visible_versions_stay

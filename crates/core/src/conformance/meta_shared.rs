@@ -184,6 +184,72 @@ pub async fn keys_with_wildcards_and_multibyte_characters_are_exact(store: &dyn 
     assert_eq!(found.key.as_str().len(), 1024);
 }
 
+/// A grouped listing returns one key per common prefix and every other key, past `after`, whatever the prefix,
+/// delimiter (several bytes, or a character XML cannot carry) and odd keys (U+10FFFF, NUL) — as a plain scan would.
+pub async fn grouped_listings_return_one_key_per_common_prefix(store: &dyn MetaStore) {
+    let b = new_bucket(store, "grouped", Versioning::Enabled).await;
+    let keys = [
+        "a/1",
+        "a/2",
+        "a/\u{10FFFF}x",
+        "a/\u{10FFFF}\u{10FFFF}",
+        "b",
+        "c/d/e",
+        "c/x",
+        "d",
+        "e/1",
+        "f//g",
+        "f//h",
+        "f/i",
+        "g\0h",
+        "g\0i",
+        "g\u{1}j",
+        "日/本",
+        "日/語",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        commit(store, &b, k, put(VersionId::generate(), seed(i), false)).await;
+    }
+    store.append_version(&b, &key("e/1"), marker(VersionId::generate(), false)).await.expect("marker");
+    let live: Vec<&str> = {
+        let mut live: Vec<&str> = keys.iter().copied().filter(|k| *k != "e/1").collect();
+        live.sort_unstable();
+        live
+    };
+    let cases: [(&str, &str, Option<&str>, usize); 12] = [
+        ("", "/", None, 100),
+        ("", "/", Some("a/"), 100),
+        ("", "/", Some("a/1"), 100),
+        ("", "/", Some("b"), 2),
+        ("", "//", None, 100),
+        ("c/", "/", None, 100),
+        ("", "\0", None, 100),
+        ("g", "\0", None, 100),
+        ("", "/", None, 1),
+        ("a/", "/", Some("a/1"), 100),
+        ("", "本", None, 100),
+        ("a", "\u{10FFFF}", None, 100),
+    ];
+    for (prefix, delimiter, after, limit) in cases {
+        let mut expected: Vec<String> = Vec::new();
+        let mut groups: Vec<&str> = Vec::new();
+        for k in live.iter().filter(|k| k.starts_with(prefix) && after.is_none_or(|a| **k > a)) {
+            match crate::meta::common_prefix(k, prefix, delimiter) {
+                Some(g) if groups.contains(&g) || after.is_some_and(|a| g <= a) => {}
+                Some(g) => {
+                    groups.push(g);
+                    expected.push((*k).to_owned());
+                }
+                None => expected.push((*k).to_owned()),
+            }
+        }
+        expected.truncate(limit);
+        let found = store.list_latest_grouped(&b, prefix, delimiter, after, limit).await.expect("list");
+        let found: Vec<String> = found.into_iter().map(|v| v.key.to_string()).collect();
+        assert_eq!(found, expected, "prefix {prefix:?}, delimiter {delimiter:?}, after {after:?}, limit {limit}");
+    }
+}
+
 /// Retiring the latest version (object or delete marker) uncovers the one before it, for lookups and listings.
 pub async fn retiring_the_latest_version_uncovers_the_previous_one(store: &dyn MetaStore) {
     let b = new_bucket(store, "uncover", Versioning::Enabled).await;

@@ -1,6 +1,7 @@
 //! Listings with S3's delimiter semantics: keys sharing a prefix up to the delimiter collapse into one common
 //! prefix, which counts toward `max_keys` like a key does.
 
+use crate::meta::common_prefix;
 use crate::model::{MultipartUpload, ObjectVersion};
 use crate::names::{BucketName, UserId, VersionId};
 
@@ -121,11 +122,9 @@ pub struct UploadListing {
     pub next_upload_id_marker: Option<String>,
 }
 
-/// The common prefix `key` falls under, if the delimiter occurs after `prefix`.
-fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
-    let delimiter = delimiter.filter(|d| !d.is_empty())?;
-    let rest = key.get(prefix.len()..)?;
-    rest.find(delimiter).map(|pos| &key[..prefix.len() + pos + delimiter.len()])
+/// The common prefix `key` falls under, if a delimiter is given and occurs after `prefix`.
+fn group_of<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
+    common_prefix(key, prefix, delimiter?)
 }
 
 /// Every key under `prefix` sorts before this (for any key we store), so listing can skip the whole group.
@@ -143,52 +142,42 @@ impl Gateway {
     ) -> Result<Listing, ServiceError> {
         let bucket = self.bucket_for(user, bucket).await?;
         let mut out = Listing::default();
+        let delimiter = params.delimiter.as_deref().filter(|d| !d.is_empty());
         let mut cursor = params.after.clone();
-        let delimiter = params.delimiter.as_deref();
-        let mut batch = Batch::first(params.max_keys);
-        'pages: loop {
-            let page = self.meta.list_latest(&bucket.name, &params.prefix, cursor.as_deref(), batch.size()).await?;
-            let Some(last) = page.last() else { break };
-            cursor = Some(last.key.to_string());
-            let full = page.len() == batch.size();
+        loop {
+            // One more than the page holds, to know whether it is truncated.
+            let want = (params.max_keys - out.objects.len() - out.common_prefixes.len()).saturating_add(1).min(PAGE);
+            let page = match delimiter {
+                // The store returns one key per common prefix and seeks past each group itself.
+                Some(delimiter) => {
+                    let after = cursor.as_deref();
+                    self.meta.list_latest_grouped(&bucket.name, &params.prefix, delimiter, after, want).await?
+                }
+                None => self.meta.list_latest(&bucket.name, &params.prefix, cursor.as_deref(), want).await?,
+            };
+            let full = page.len() == want;
             for version in page {
-                let key = version.key.as_str();
-                let entry = common_prefix(key, &params.prefix, delimiter).map(str::to_owned);
-                if let Some(cp) = &entry
-                    && params.after.as_deref().is_some_and(|after| cp.as_str() <= after)
-                {
-                    // A group at or before the marker was returned on an earlier page.
-                    cursor = Some(past_prefix(cp));
-                    batch.skipped();
-                    continue 'pages;
-                }
-                if entry.is_some() && entry == out.common_prefixes.last().cloned() {
-                    continue;
-                }
                 if out.objects.len() + out.common_prefixes.len() == params.max_keys {
                     out.truncated = true;
-                    break 'pages;
+                    return Ok(out);
                 }
-                match entry {
+                let key = version.key.as_str();
+                match delimiter.and_then(|d| common_prefix(key, &params.prefix, d)).map(str::to_owned) {
                     Some(cp) => {
-                        cursor = Some(past_prefix(&cp));
                         out.next_after = Some(cp.clone());
                         out.common_prefixes.push(cp);
-                        batch.skipped();
-                        continue 'pages;
                     }
                     None => {
                         out.next_after = Some(key.to_owned());
                         out.objects.push(version);
                     }
                 }
+                cursor.clone_from(&out.next_after);
             }
             if !full {
-                break;
+                return Ok(out);
             }
-            batch.used();
         }
-        Ok(out)
     }
 
     /// Lists versions and delete markers of a bucket `user` owns.
@@ -227,7 +216,7 @@ impl Gateway {
             let full = page.len() == batch.size();
             for version in page {
                 let key = version.key.to_string();
-                let entry = common_prefix(&key, &params.prefix, delimiter).map(str::to_owned);
+                let entry = group_of(&key, &params.prefix, delimiter).map(str::to_owned);
                 if let Some(cp) = &entry
                     && params.key_marker.as_deref().is_some_and(|marker| cp.as_str() <= marker)
                 {
@@ -285,7 +274,7 @@ impl Gateway {
             let Some(last) = page.last() else { break };
             cursor = Some((last.key.to_string(), last.id.clone()));
             for upload in page {
-                let entry = common_prefix(upload.key.as_str(), &params.prefix, delimiter).map(str::to_owned);
+                let entry = group_of(upload.key.as_str(), &params.prefix, delimiter).map(str::to_owned);
                 if let Some(cp) = &entry
                     && params.key_marker.as_deref().is_some_and(|marker| cp.as_str() <= marker)
                 {

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use s3ipfs_cid::Cid;
+use s3ipfs_core::meta::common_prefix;
 use s3ipfs_core::{
     AccessKey, Bucket, BucketName, ClaimId, MetaError, MetaStore, MultipartUpload, NewVersion, ObjectKey,
     ObjectVersion, StoredContent, UploadId, UploadPart, User, UserId, VersionId, VersionState, Versioning,
@@ -777,6 +778,49 @@ impl MetaStore for PgMeta {
         let client = self.pool.get().await.map_err(Failure::from)?;
         let rows = query(&client, &sql, &[&bucket.as_str(), &lower, &row_limit(limit), &end]).await?;
         Ok(map_rows(rows, version_from_row)?)
+    }
+
+    async fn list_latest_grouped(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        delimiter: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectVersion>, MetaError> {
+        // A loose index scan in one statement: each step seeks the first key past the previous group (its common
+        // prefix followed by 0xFF, a byte UTF-8 never holds) or past the previous key.
+        let start = match after {
+            Some(after) if after >= prefix => [after.as_bytes(), &[0]].concat(),
+            _ => prefix.as_bytes().to_vec(),
+        };
+        // Always an upper bound, so that every step is an index range (past the last key a step finds nothing at
+        // once instead of scanning to the bucket's end): without a prefix end, 0xFF, above every UTF-8 key.
+        let end = prefix_end(prefix).map_or_else(|| vec![0xFF], String::into_bytes);
+        let prefix_len = i32::try_from(prefix.len()).map_err(|_| MetaError::Invalid("prefix too long"))?;
+        let steps = row_limit(limit.saturating_add(1));
+        let sql = format!(
+            "WITH RECURSIVE walk(key, id, n) AS ( \
+                 (SELECT h.key, h.latest_id, 1::bigint FROM object_heads h \
+                     WHERE h.bucket = $1 AND h.latest_object AND h.key >= $2 AND h.key < $3 ORDER BY h.key LIMIT 1) \
+               UNION ALL \
+                 SELECT next.key, next.latest_id, w.n + 1 FROM walk w CROSS JOIN LATERAL ( \
+                     SELECT h.key, h.latest_id FROM object_heads h WHERE h.bucket = $1 AND h.latest_object \
+                     AND h.key >= CASE WHEN position($5 IN substring(w.key FROM $4 + 1)) > 0 \
+                         THEN substring(w.key FROM 1 FOR $4 + position($5 IN substring(w.key FROM $4 + 1)) - 1 \
+                             + length($5)) || '\\xff'::bytea \
+                         ELSE w.key || '\\x00'::bytea END \
+                     AND h.key < $3 ORDER BY h.key LIMIT 1) AS next WHERE w.n < $6) \
+             SELECT {VERSION_COLUMNS} FROM walk w JOIN object_versions v ON v.id = w.id ORDER BY w.key"
+        );
+        let client = self.pool.get().await.map_err(Failure::from)?;
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&bucket.as_str(), &start, &end, &prefix_len, &delimiter.as_bytes(), &steps];
+        let mut found = map_rows(query(&client, &sql, &params).await?, version_from_row)?;
+        // The first group may be one at or before `after` (a page that ended on it): the walk stepped past it.
+        found.retain(|v| common_prefix(v.key.as_str(), prefix, delimiter).is_none_or(|g| after.is_none_or(|a| g > a)));
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn list_versions(
