@@ -13,7 +13,8 @@ if [[ $url != postgres://* ]]; then
 fi
 export S3IPFS_TEST_PG_URL=$url
 status=0
-"$@" || status=$?
+# The command does not inherit the cluster's pipes: whatever it leaves running cannot keep the cluster alive.
+eval "\"\$@\" ${PG[0]}<&- ${PG[1]}>&-" || status=$?
 # Closing the cluster's standard input stops and deletes it.
 eval "exec ${PG[1]}>&-"
 wait "$PG_PID" 2>/dev/null || true
