@@ -232,7 +232,7 @@ fn versions_of_heads(conn: &Connection, bucket: &str, keys: &[String]) -> Result
         let marks = vec!["?"; chunk.len()].join(", ");
         let sql = format!(
             "SELECT {HEAD_VERSION_COLUMNS} FROM object_heads h JOIN object_versions v ON v.id = h.latest_id \
-             WHERE h.bucket = ? AND h.key IN ({marks}) ORDER BY h.key"
+             WHERE h.bucket = ? AND h.latest_object = 1 AND h.key IN ({marks}) ORDER BY h.key"
         );
         let mut stmt = conn.prepare(&sql).map_err(backend)?;
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&bucket];
@@ -665,6 +665,8 @@ impl MetaStore for SqliteMeta {
         // Every seek in one call on a reader, and on the key index alone: a group costs one index seek, not a trip
         // through the blocking pool. The versions of the keys found are read afterwards in one statement.
         self.read(move |conn| {
+            // One read transaction: the seeks and the versions read after them see one snapshot.
+            let snapshot = conn.unchecked_transaction().map_err(backend)?;
             let keys = list_grouped_by_seeks(&prefix, &delimiter, after.as_deref(), limit, String::as_str, |cursor| {
                 let (lower, strict) = match cursor {
                     Some(cursor) if cursor >= prefix.as_str() => (cursor, true),
@@ -679,7 +681,9 @@ impl MetaStore for SqliteMeta {
                 let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
                 stmt.query_row(params![bucket.as_str(), lower, end], |r| r.get(0)).optional().map_err(backend)
             })?;
-            versions_of_heads(conn, bucket.as_str(), &keys)
+            let versions = versions_of_heads(conn, bucket.as_str(), &keys)?;
+            snapshot.finish().map_err(backend)?;
+            Ok(versions)
         })
         .await
     }

@@ -273,6 +273,9 @@ pub enum ConfigError {
     },
 }
 
+/// Seconds in a day: the bound of timeouts and periods (larger values overflow the clocks they are added to).
+const DAY: u64 = 24 * 3600;
+
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { setting, message: message.into() }
 }
@@ -315,10 +318,29 @@ impl Config {
                 return Err(invalid(setting, "must be at least 1"));
             }
         }
-        if m.pool_size == 0 {
-            return Err(invalid("meta.pool_size", "must be at least 1"));
+        for (setting, value, most) in [
+            ("server.header_timeout_secs", s.header_timeout_secs, DAY),
+            ("server.idle_timeout_secs", s.idle_timeout_secs, DAY),
+            ("server.stall_timeout_secs", s.stall_timeout_secs, DAY),
+            ("meta.connect_timeout_secs", m.connect_timeout_secs, DAY),
+            ("meta.statement_timeout_secs", m.statement_timeout_secs, DAY),
+            ("meta.acquire_timeout_secs", m.acquire_timeout_secs, DAY),
+            ("jobs.heartbeat_secs", j.heartbeat_secs, DAY),
+            ("jobs.cleanup_interval_secs", j.cleanup_interval_secs, DAY),
+            ("jobs.gc_interval_secs", j.gc_interval_secs, 30 * DAY),
+            ("jobs.gc_grace_secs", j.gc_grace_secs, 3650 * DAY),
+            ("jobs.multipart_expiry_secs", j.multipart_expiry_secs, 3650 * DAY),
+            ("jobs.pending_max_age_secs", j.pending_max_age_secs, 3650 * DAY),
+            ("jobs.history_retention_secs", j.history_retention_secs, 3650 * DAY),
+        ] {
+            if value > most {
+                return Err(invalid(setting, format!("must be at most {most}")));
+            }
         }
-        if j.pending_max_age_secs < 3 * j.heartbeat_secs {
+        if m.pool_size == 0 || m.pool_size > 10_000 {
+            return Err(invalid("meta.pool_size", "must be 1 to 10000"));
+        }
+        if j.pending_max_age_secs < j.heartbeat_secs.saturating_mul(3) {
             return Err(invalid("jobs.pending_max_age_secs", "must be at least three heartbeats"));
         }
         self.cid_profile()?;
@@ -360,37 +382,36 @@ impl Config {
     }
 }
 
-/// `url` with its password replaced (`postgres://user:********@host/db`, or `password=********` in key=value form).
+/// `url` with its password replaced: `postgres://user:********@host/db`, and a `password` query parameter. A
+/// key=value connection string that names a password is masked whole: its quoting rules are libpq's, and a partial
+/// mask that misreads them would print the secret.
 fn mask_password(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
-        let masked_authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:********@{host}"),
-                None => authority.to_owned(),
-            },
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return if url.to_ascii_lowercase().contains("password") { "********".to_owned() } else { url.to_owned() };
+    };
+    let (rest, query) = rest.split_once('?').map_or((rest, None), |(r, q)| (r, Some(q)));
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:********@{host}"),
             None => authority.to_owned(),
-        };
-        let tail = tail.map(|t| format!("/{}", mask_query_password(t))).unwrap_or_default();
-        return format!("{scheme}://{masked_authority}{tail}");
-    }
-    url.split_whitespace()
-        .map(|pair| match pair.split_once('=') {
-            Some(("password", _)) => "password=********".to_owned(),
-            _ => pair.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let path = path.map(|p| format!("/{p}")).unwrap_or_default();
+    let query = query
+        .map(|q| {
+            let pairs: Vec<String> = q
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=********"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("?{}", pairs.join("&"))
         })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `db?password=…&…` with the password replaced.
-fn mask_query_password(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| if pair.starts_with("password=") { "password=********".to_owned() } else { pair.to_owned() })
-        .collect();
-    format!("{path}?{}", query.join("&"))
+        .unwrap_or_default();
+    format!("{scheme}://{authority}{path}{query}")
 }
 
 #[cfg(test)]
@@ -404,7 +425,9 @@ mod tests {
             mask_password("postgres://u@db/s3?password=x&sslmode=disable"),
             "postgres://u@db/s3?password=********&sslmode=disable"
         );
-        assert_eq!(mask_password("host=db user=u password=x"), "host=db user=u password=********");
+        assert_eq!(mask_password("postgres://u@db?password=x"), "postgres://u@db?password=********");
+        assert_eq!(mask_password("host=db user=u password = 'a b'"), "********");
+        assert_eq!(mask_password("host=db user=u"), "host=db user=u");
         assert_eq!(mask_password("postgres://db/s3"), "postgres://db/s3");
     }
 
@@ -444,5 +467,8 @@ mod tests {
         let mut config = Config::default();
         config.meta.pool_size = 0;
         assert!(config.check().expect_err("pool").to_string().contains("meta.pool_size"));
+        let mut config = Config::default();
+        config.jobs.heartbeat_secs = u64::MAX;
+        assert!(config.check().expect_err("huge").to_string().contains("jobs.heartbeat_secs"));
     }
 }

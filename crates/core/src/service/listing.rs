@@ -142,6 +142,10 @@ impl Gateway {
     ) -> Result<Listing, ServiceError> {
         let bucket = self.bucket_for(user, bucket).await?;
         let mut out = Listing::default();
+        if params.max_keys == 0 {
+            // Nothing is asked for: an empty page that is not truncated (a truncated one would name no next page).
+            return Ok(out);
+        }
         let delimiter = params.delimiter.as_deref().filter(|d| !d.is_empty());
         let mut cursor = params.after.clone();
         loop {

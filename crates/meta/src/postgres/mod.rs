@@ -645,6 +645,9 @@ impl MetaStore for PgMeta {
             if found.is_none() {
                 return Err(MetaError::NoSuchBucket.into());
             }
+            // And every key's head: a commit to a key that already has one does not touch the bucket row, so it
+            // would commit unseen between this check and the delete. Holding the heads, this waits for it instead.
+            execute(&tx, "SELECT 1 FROM object_heads WHERE bucket = $1 FOR UPDATE", &[&name]).await?;
             let sql = "SELECT EXISTS (SELECT 1 FROM object_heads WHERE bucket = $1 AND latest_id IS NOT NULL)";
             let nonempty: bool = query_opt(&tx, sql, &[&name]).await?.map_or(Ok(false), |row| row.try_get(0))?;
             if nonempty {
@@ -1029,6 +1032,31 @@ mod tests {
         );
         let latest = store.latest_version(&bucket, &first.key).await.expect("latest").expect("kept");
         assert_eq!(latest.meta().and_then(|m| m.cid), Some(cid), "the failed replacement rolled back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleting_a_bucket_waits_for_a_commit_in_flight_on_an_existing_head() {
+        let url = crate::testing::fresh_database_url().await;
+        let store = PgMeta::connect(&crate::testing::settings(&url), true).await.expect("store");
+        let (bucket, version) = bucket_with_object(&store).await;
+        store.retire_version(&bucket, &version.key, &version.version_id).await.expect("retire").expect("retired");
+        // A commit in flight on the key's existing head: it holds the head row and has not committed yet.
+        let commit = admin(&url).await;
+        commit
+            .batch_execute(
+                "BEGIN; UPDATE object_heads SET latest_id = (SELECT MAX(id) FROM object_versions), \
+                 latest_object = TRUE WHERE bucket = 'under'",
+            )
+            .await
+            .expect("a commit in flight");
+        let deleting = tokio::spawn({
+            let (store, bucket) = (store.clone(), bucket.clone());
+            async move { store.delete_bucket(&bucket).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        commit.batch_execute("COMMIT").await.expect("the commit lands");
+        let deleted = deleting.await.expect("task");
+        assert_eq!(deleted, Err(MetaError::BucketNotEmpty), "the deletion saw the object committed meanwhile");
     }
 
     #[tokio::test]
