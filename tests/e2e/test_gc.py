@@ -3,6 +3,7 @@ reports and deletes beside a running server, and acknowledged PUTs survive uploa
 while the collector runs every second."""
 import io
 import os
+from pathlib import Path
 import subprocess
 import threading
 import time
@@ -18,12 +19,13 @@ def stored(gateway):
     """(CIDs of stored data files, total bytes of every file) under the content store."""
     objects = gateway.data_dir / "content" / "objects"
     sizes = {}
-    for path in objects.rglob("*"):
-        try:
-            if path.is_file():
-                sizes[path] = path.stat().st_size
-        except FileNotFoundError:  # collected while we looked
-            pass
+    # os.walk skips directories that vanish under it: GC removes files and emptied shard directories meanwhile.
+    for root, _dirs, files in os.walk(objects):
+        for name in files:
+            try:
+                sizes[Path(root) / name] = (Path(root) / name).stat().st_size
+            except FileNotFoundError:  # collected while we looked
+                pass
     return {p.name for p in sizes if not p.name.endswith(".nodes")}, sum(sizes.values())
 
 
