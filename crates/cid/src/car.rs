@@ -173,7 +173,7 @@ impl<'a> Cbor<'a> {
     }
 }
 
-fn decode_header(bytes: &[u8]) -> Result<Vec<Cid>, CarError> {
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<Vec<Cid>, CarError> {
     let mut cbor = Cbor { rest: bytes };
     let entries = cbor.len_of(5, "header is not a CBOR map")?;
     let mut version = None;

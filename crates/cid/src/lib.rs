@@ -18,6 +18,7 @@ pub mod importer;
 pub mod pb;
 pub mod profile;
 mod tree;
+pub mod unpack;
 pub mod varint;
 
 pub use assemble::{AssembleError, Assembler};
@@ -27,3 +28,4 @@ pub use cid::{Cid, CidError, Version};
 pub use dag::{BlockSource, DagError, MemoryBlocks};
 pub use importer::{ImportSummary, Importer, Pushed, cid_of, import_reader};
 pub use profile::{Profile, ProfileError, ProfileName};
+pub use unpack::{CarUnpacker, UnpackError, Unpacked};

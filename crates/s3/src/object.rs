@@ -183,9 +183,11 @@ impl S3Api {
         expected.claimed(sdk_algorithm)?;
         let checksums = expected.algorithms(sdk_algorithm)?;
         let condition = convert::write_condition(input.if_none_match.as_ref(), input.if_match.as_ref())?;
+        let user_meta = convert::user_meta(input.metadata)?;
         let request = PutObject {
             headers: convert::stored_headers!(input),
-            user_meta: convert::user_meta(input.metadata)?,
+            import_car: user_meta.get("import").is_some_and(|v| v.eq_ignore_ascii_case("car")),
+            user_meta,
             checksums,
             condition,
         };

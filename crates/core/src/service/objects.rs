@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError, keep_node, stream_body};
+use super::{Gateway, ServiceError, car_import, keep_node, stream_body};
 
 /// Everything a PUT stores besides the bytes.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,9 @@ pub struct PutObject {
     pub checksums: ChecksumSet,
     /// An optional precondition.
     pub condition: Option<PutCondition>,
+    /// The body is a CAR whose root file is the object (Filebase's `x-amz-meta-import: car`); the object keeps the
+    /// CAR's root CID and DAG.
+    pub import_car: bool,
 }
 
 /// A version together with its bucket's versioning state, which decides whether S3 reports the version id.
@@ -143,16 +146,27 @@ impl Gateway {
             // S3's default: an object uploaded without a checksum gets a CRC64NVME.
             checksums = checksums.with(Algorithm::Crc64Nvme);
         }
-        let mut importer = Importer::new(self.profile).with_checksums(checksums);
-        let mut nodes = Vec::new();
-        stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
-        let (last, summary) = importer.finish();
-        last.into_iter().for_each(|b| keep_node(&mut nodes, b));
-        if let Err(refused) = verify(&summary.checksums) {
-            writer.abort().await;
-            return Err(refused);
-        }
-        let claim = self.keep(writer, summary.root, summary.size, nodes).await?;
+        let summary = if request.import_car {
+            let (summary, sent) = car_import::unpack_body(&mut body, checksums, &mut writer).await?;
+            // The client's checksums describe what it sent: the CAR.
+            if let Err(refused) = verify(&sent) {
+                writer.abort().await;
+                return Err(refused);
+            }
+            summary
+        } else {
+            let mut importer = Importer::new(self.profile).with_checksums(checksums);
+            let mut nodes = Vec::new();
+            stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
+            let (last, summary) = importer.finish();
+            last.into_iter().for_each(|b| keep_node(&mut nodes, b));
+            if let Err(refused) = verify(&summary.checksums) {
+                writer.abort().await;
+                return Err(refused);
+            }
+            car_import::Unpacked { root: summary.root, size: summary.size, checksums: summary.checksums, nodes }
+        };
+        let claim = self.keep(writer, summary.root, summary.size, summary.nodes).await?;
         let meta = ObjectMeta {
             cid: Some(summary.root),
             size: summary.size,
