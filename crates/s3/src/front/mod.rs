@@ -3,6 +3,7 @@
 //! cannot carry, 4xx for stalled and oversized XML bodies), times out stalled request bodies, and logs one line per
 //! request: client errors at debug, server errors at ERROR under a rate limit.
 
+mod keepalive;
 mod precheck;
 mod replay;
 mod stall;
@@ -121,6 +122,11 @@ impl S3Front {
         let info = Arc::new(RequestInfo { range_ignored, ..RequestInfo::default() });
         let mut response = match precheck::check(&parts, &self.options.region) {
             Some(refusal) => refusal_response(&refusal, &method, &request_id),
+            None if keepalive::is_complete(&method, &uri) => {
+                let (front, info, request_id) = (self.clone(), Arc::clone(&info), request_id.clone());
+                let task = tokio::spawn(async move { front.dispatch(parts, body, &info, &request_id).await });
+                keepalive::answer(task).await?
+            }
             None => self.dispatch(parts, body, &info, &request_id).await?,
         };
         if let Ok(value) = HeaderValue::from_str(&request_id) {
