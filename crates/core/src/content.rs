@@ -39,6 +39,24 @@ pub enum ContentError {
     Unavailable {
         /// What the backend said.
         message: String,
+        /// When a retry may succeed (an open circuit breaker knows), for `Retry-After`.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The backend refused a request for a reason retrying does not cure (credentials, a missing bucket).
+    #[error("content backend refused {operation}: {message}")]
+    Refused {
+        /// The backend call.
+        operation: &'static str,
+        /// What the backend said.
+        message: String,
+    },
+    /// The backend stored the content under another CID than the gateway computed: nothing may be committed.
+    #[error("content backend reported CID {reported} for content the gateway computed as {expected}")]
+    CidMismatch {
+        /// The gateway's CID.
+        expected: Cid,
+        /// What the backend reported (absent when it reported none).
+        reported: String,
     },
     /// Local I/O failed.
     #[error("content store I/O: {0}")]

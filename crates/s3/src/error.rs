@@ -85,9 +85,19 @@ pub fn meta_error(err: MetaError) -> S3Error {
 /// The S3 error for a content store failure.
 pub fn content_error(err: ContentError) -> S3Error {
     match err {
-        ContentError::Unavailable { message } => S3Error::with_message(S3ErrorCode::ServiceUnavailable, message),
+        ContentError::Unavailable { message, retry_after } => {
+            let mut err = S3Error::with_message(S3ErrorCode::ServiceUnavailable, message);
+            let secs = retry_after.map_or(1, |after| after.as_secs_f64().ceil().max(1.0) as u64);
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            err.set_headers(headers);
+            err
+        }
         ContentError::Range { .. } => s3_error!(InvalidRange, "The requested range is not satisfiable"),
-        err @ (ContentError::NotFound(_) | ContentError::Io(_)) => {
+        err @ (ContentError::NotFound(_)
+        | ContentError::Io(_)
+        | ContentError::Refused { .. }
+        | ContentError::CidMismatch { .. }) => {
             if let Some(suppressed) = SERVER_ERROR_LOG.admit() {
                 tracing::error!(error = %err, suppressed, "content store failure");
             }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use s3ipfs_core::Gateway;
 use s3ipfs_s3::{ApiOptions, FrontOptions, S3Front, build_service};
 use tokio::net::TcpListener;
 
@@ -63,7 +62,7 @@ impl Application {
         let embedded = config.meta.postgres().is_none();
         let lock = if embedded { Some(stores::lock_data_dir(&config.server.data_dir)?) } else { None };
         let meta = stores::open_meta(config, config.meta.migrate).await?;
-        let content = Arc::new(stores::open_content(config).await?);
+        let content = stores::open_content(config).await?;
         meta.heartbeat(heartbeat_ttl(&config.jobs)).await?;
         if embedded {
             // Only the lock holder may do this: no other process's upload is in flight.
@@ -77,7 +76,7 @@ impl Application {
         let keys = server.root_access_key.as_deref().zip(server.root_secret_key.as_ref().map(|s| s.expose()));
         let root = users::ensure_root(meta.as_ref(), &server.root_email, keys).await?;
         let profile = config.cid_profile()?;
-        let gateway = Gateway::new(Arc::clone(&meta), Arc::clone(&content) as _, profile);
+        let gateway = content.gateway(Arc::clone(&meta), profile);
         let options = ApiOptions {
             region: server.region.clone(),
             domains: server.domains.clone(),

@@ -150,12 +150,75 @@ pub struct Settings {
     /// meta.migrate = false: `serve` does not apply migrations (run `s3ipfs migrate` first).
     #[arg(long = "no-migrate", env = "S3IPFS_NO_MIGRATE", global = true)]
     pub no_migrate: bool,
-    /// content.backend [default: local].
+    /// content.backend: local, filebase or s3 [default: local].
     #[arg(long = "content-backend", env = "S3IPFS_CONTENT_BACKEND", global = true)]
     pub content_backend: Option<ContentBackend>,
-    /// content.cid_profile: kubo-v1, kubo-v0 or unixfs-v1-2025 [default: kubo-v1].
+    /// content.cid_profile: kubo-v1, kubo-v0 or unixfs-v1-2025 [default: kubo-v0 on filebase, kubo-v1 otherwise].
     #[arg(long, env = "S3IPFS_CID_PROFILE", global = true)]
     pub cid_profile: Option<String>,
+    /// content.filebase.endpoint [default: https://s3.filebase.com].
+    #[arg(long, env = "FILEBASE_ENDPOINT", global = true)]
+    pub filebase_endpoint: Option<String>,
+    /// content.filebase.region [default: us-east-1].
+    #[arg(long, env = "FILEBASE_REGION", global = true)]
+    pub filebase_region: Option<String>,
+    /// content.filebase.bucket: the IPFS bucket holding the content.
+    #[arg(long, env = "FILEBASE_BUCKET", global = true)]
+    pub filebase_bucket: Option<String>,
+    /// content.filebase.access_key.
+    #[arg(long, env = "FILEBASE_ACCESS_KEY", global = true)]
+    pub filebase_access_key: Option<String>,
+    /// content.filebase.secret_key.
+    #[arg(long, env = "FILEBASE_SECRET_KEY", hide_env_values = true, global = true)]
+    pub filebase_secret_key: Option<String>,
+    /// content.s3.endpoint: the S3 server's URL.
+    #[arg(long = "s3-backend-endpoint", env = "S3_BACKEND_ENDPOINT", global = true)]
+    pub s3_backend_endpoint: Option<String>,
+    /// content.s3.region [default: us-east-1].
+    #[arg(long = "s3-backend-region", env = "S3_BACKEND_REGION", global = true)]
+    pub s3_backend_region: Option<String>,
+    /// content.s3.bucket: the bucket holding the content.
+    #[arg(long = "s3-backend-bucket", env = "S3_BACKEND_BUCKET", global = true)]
+    pub s3_backend_bucket: Option<String>,
+    /// content.s3.access_key.
+    #[arg(long = "s3-backend-access-key", env = "S3_BACKEND_ACCESS_KEY", global = true)]
+    pub s3_backend_access_key: Option<String>,
+    /// content.s3.secret_key.
+    #[arg(long = "s3-backend-secret-key", env = "S3_BACKEND_SECRET_KEY", hide_env_values = true, global = true)]
+    pub s3_backend_secret_key: Option<String>,
+    /// content.s3.path_style: address buckets in the path [default: true].
+    #[arg(long = "s3-backend-path-style", env = "S3_BACKEND_PATH_STYLE", global = true)]
+    pub s3_backend_path_style: Option<bool>,
+    /// content.spool_dir: where remote writes are spooled [default: DATA/spool].
+    #[arg(long, env = "S3IPFS_SPOOL_DIR", global = true)]
+    pub spool_dir: Option<PathBuf>,
+    /// content.staging_dir: where multipart parts wait for Complete with a remote backend [default: DATA/staging].
+    #[arg(long, env = "S3IPFS_STAGING_DIR", global = true)]
+    pub staging_dir: Option<PathBuf>,
+    /// content.part_size_mib [default: 16].
+    #[arg(long = "content-part-size-mib", env = "S3IPFS_CONTENT_PART_SIZE_MIB", global = true)]
+    pub content_part_size_mib: Option<u64>,
+    /// content.upload_concurrency: parts of one upload sent at once [default: 4].
+    #[arg(long = "content-upload-concurrency", env = "S3IPFS_CONTENT_UPLOAD_CONCURRENCY", global = true)]
+    pub content_upload_concurrency: Option<usize>,
+    /// content.timeout_secs: one backend call [default: 30].
+    #[arg(long = "content-timeout-secs", env = "S3IPFS_CONTENT_TIMEOUT_SECS", global = true)]
+    pub content_timeout_secs: Option<u64>,
+    /// content.connect_timeout_secs [default: 5].
+    #[arg(long = "content-connect-timeout-secs", env = "S3IPFS_CONTENT_CONNECT_TIMEOUT_SECS", global = true)]
+    pub content_connect_timeout_secs: Option<u64>,
+    /// content.max_in_flight: backend calls at once [default: 64].
+    #[arg(long = "content-max-in-flight", env = "S3IPFS_CONTENT_MAX_IN_FLIGHT", global = true)]
+    pub content_max_in_flight: Option<usize>,
+    /// content.requests_per_second: backend calls per second [default: 100].
+    #[arg(long = "content-requests-per-second", env = "S3IPFS_CONTENT_REQUESTS_PER_SECOND", global = true)]
+    pub content_requests_per_second: Option<usize>,
+    /// content.retries: of an idempotent backend call [default: 3].
+    #[arg(long = "content-retries", env = "S3IPFS_CONTENT_RETRIES", global = true)]
+    pub content_retries: Option<usize>,
+    /// content.breaker_open_secs: before the breaker probes again [default: 5].
+    #[arg(long = "content-breaker-open-secs", env = "S3IPFS_CONTENT_BREAKER_OPEN_SECS", global = true)]
+    pub content_breaker_open_secs: Option<u64>,
     /// cache.backend [default: none].
     #[arg(long = "cache-backend", env = "S3IPFS_CACHE_BACKEND", global = true)]
     pub cache_backend: Option<CacheBackend>,
@@ -180,6 +243,11 @@ pub struct Settings {
     /// jobs.cleanup_interval_secs [default: 60].
     #[arg(long, env = "S3IPFS_CLEANUP_INTERVAL_SECS", global = true)]
     pub cleanup_interval_secs: Option<u64>,
+}
+
+/// A string setting, unless it is empty (an empty variable, as `.env.example` has, leaves the default).
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 /// Sets `target` to `value` when it is given.
@@ -215,7 +283,30 @@ impl Settings {
         over(&mut m.acquire_timeout_secs, self.database_acquire_timeout_secs);
         over(&mut m.migrate, self.no_migrate.then_some(false));
         over(&mut c.backend, self.content_backend);
-        over(&mut c.cid_profile, self.cid_profile);
+        over(&mut c.cid_profile, given(self.cid_profile).map(Some));
+        let fb = &mut c.filebase;
+        over(&mut fb.endpoint, given(self.filebase_endpoint).map(Some));
+        over(&mut fb.region, self.filebase_region);
+        over(&mut fb.bucket, self.filebase_bucket);
+        over(&mut fb.access_key, self.filebase_access_key);
+        over(&mut fb.secret_key, given(self.filebase_secret_key).map(|k| Some(Secret::new(k))));
+        let s3 = &mut c.s3;
+        over(&mut s3.endpoint, given(self.s3_backend_endpoint).map(Some));
+        over(&mut s3.region, self.s3_backend_region);
+        over(&mut s3.bucket, self.s3_backend_bucket);
+        over(&mut s3.access_key, self.s3_backend_access_key);
+        over(&mut s3.secret_key, given(self.s3_backend_secret_key).map(|k| Some(Secret::new(k))));
+        over(&mut s3.path_style, self.s3_backend_path_style);
+        over(&mut c.spool_dir, self.spool_dir.filter(|p| !p.as_os_str().is_empty()).map(Some));
+        over(&mut c.staging_dir, self.staging_dir.filter(|p| !p.as_os_str().is_empty()).map(Some));
+        over(&mut c.part_size_mib, self.content_part_size_mib);
+        over(&mut c.upload_concurrency, self.content_upload_concurrency);
+        over(&mut c.timeout_secs, self.content_timeout_secs);
+        over(&mut c.connect_timeout_secs, self.content_connect_timeout_secs);
+        over(&mut c.max_in_flight, self.content_max_in_flight);
+        over(&mut c.requests_per_second, self.content_requests_per_second);
+        over(&mut c.retries, self.content_retries);
+        over(&mut c.breaker_open_secs, self.content_breaker_open_secs);
         over(&mut config.cache.backend, self.cache_backend);
         over(&mut j.multipart_expiry_secs, self.multipart_expiry_secs);
         over(&mut j.gc_grace_secs, self.gc_grace_secs);

@@ -174,7 +174,45 @@ pub enum ContentBackend {
     /// The local CID store under the data directory.
     #[default]
     Local,
+    /// Filebase's S3 API: every object pinned on IPFS, its CID checked against the gateway's.
+    Filebase,
+    /// Any S3 server (AWS, MinIO, Garage, Ceph): the gateway's CID is authoritative.
+    S3,
 }
+
+/// `[content.filebase]` and `[content.s3]`: where a remote backend is and how to sign for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteEndpoint {
+    /// The endpoint URL; unset: `https://s3.filebase.com` for Filebase (required for a generic S3 server).
+    pub endpoint: Option<String>,
+    /// The region to sign for.
+    pub region: String,
+    /// The bucket holding the content (objects are named by CID).
+    pub bucket: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: Option<Secret>,
+    /// Address buckets in the path (`endpoint/bucket/key`) rather than the host name.
+    pub path_style: bool,
+}
+
+impl Default for RemoteEndpoint {
+    fn default() -> Self {
+        RemoteEndpoint {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            access_key: String::new(),
+            secret_key: None,
+            path_style: true,
+        }
+    }
+}
+
+/// Filebase's S3 endpoint.
+pub const FILEBASE_ENDPOINT: &str = "https://s3.filebase.com";
 
 /// `[content]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,13 +220,67 @@ pub enum ContentBackend {
 pub struct ContentConfig {
     /// The content store.
     pub backend: ContentBackend,
-    /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025.
-    pub cid_profile: String,
+    /// CID profile of new objects: kubo-v1, kubo-v0 or unixfs-v1-2025; unset: kubo-v0 on Filebase (its own
+    /// CIDs, no CAR import needed), kubo-v1 otherwise.
+    pub cid_profile: Option<String>,
+    /// The Filebase backend.
+    pub filebase: RemoteEndpoint,
+    /// The generic S3 backend.
+    pub s3: RemoteEndpoint,
+    /// Where remote writes are spooled while they are hashed [default: DATA/spool].
+    pub spool_dir: Option<PathBuf>,
+    /// Where multipart parts wait for Complete with a remote backend [default: DATA/staging]. Replicas must share
+    /// it (a shared volume), or route each upload's requests to one replica.
+    pub staging_dir: Option<PathBuf>,
+    /// Objects above this many MiB go up as multipart uploads of parts this size.
+    pub part_size_mib: u64,
+    /// Parts of one upload sent at once.
+    pub upload_concurrency: usize,
+    /// Seconds one backend call may take (uploads get one more second per MiB).
+    pub timeout_secs: u64,
+    /// Seconds opening a connection to the backend may take.
+    pub connect_timeout_secs: u64,
+    /// Backend calls in flight at once, across all requests.
+    pub max_in_flight: usize,
+    /// Backend calls per second (Filebase documents about 100).
+    pub requests_per_second: usize,
+    /// Retries of an idempotent backend call after a transient error.
+    pub retries: usize,
+    /// Seconds the circuit breaker stays open before it probes the backend again.
+    pub breaker_open_secs: u64,
 }
 
 impl Default for ContentConfig {
     fn default() -> Self {
-        ContentConfig { backend: ContentBackend::Local, cid_profile: "kubo-v1".into() }
+        ContentConfig {
+            backend: ContentBackend::Local,
+            cid_profile: None,
+            filebase: RemoteEndpoint::default(),
+            s3: RemoteEndpoint::default(),
+            spool_dir: None,
+            staging_dir: None,
+            part_size_mib: 16,
+            upload_concurrency: 4,
+            timeout_secs: 30,
+            connect_timeout_secs: 5,
+            max_in_flight: 64,
+            requests_per_second: 100,
+            retries: 3,
+            breaker_open_secs: 5,
+        }
+    }
+}
+
+impl ContentConfig {
+    /// The remote endpoint the backend selects, if it is remote, with its endpoint URL.
+    pub fn remote(&self) -> Option<(&RemoteEndpoint, &str)> {
+        match self.backend {
+            ContentBackend::Local => None,
+            ContentBackend::Filebase => {
+                Some((&self.filebase, self.filebase.endpoint.as_deref().unwrap_or(FILEBASE_ENDPOINT)))
+            }
+            ContentBackend::S3 => Some((&self.s3, self.s3.endpoint.as_deref().unwrap_or_default())),
+        }
     }
 }
 
@@ -313,6 +405,12 @@ impl Config {
             ("jobs.gc_interval_secs", j.gc_interval_secs),
             ("jobs.heartbeat_secs", j.heartbeat_secs),
             ("jobs.cleanup_interval_secs", j.cleanup_interval_secs),
+            ("content.timeout_secs", self.content.timeout_secs),
+            ("content.connect_timeout_secs", self.content.connect_timeout_secs),
+            ("content.breaker_open_secs", self.content.breaker_open_secs),
+            ("content.upload_concurrency", self.content.upload_concurrency as u64),
+            ("content.max_in_flight", self.content.max_in_flight as u64),
+            ("content.requests_per_second", self.content.requests_per_second as u64),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
@@ -332,6 +430,13 @@ impl Config {
             ("jobs.multipart_expiry_secs", j.multipart_expiry_secs, 3650 * DAY),
             ("jobs.pending_max_age_secs", j.pending_max_age_secs, 3650 * DAY),
             ("jobs.history_retention_secs", j.history_retention_secs, 3650 * DAY),
+            ("content.timeout_secs", self.content.timeout_secs, DAY),
+            ("content.connect_timeout_secs", self.content.connect_timeout_secs, DAY),
+            ("content.breaker_open_secs", self.content.breaker_open_secs, DAY),
+            ("content.upload_concurrency", self.content.upload_concurrency as u64, 1000),
+            ("content.max_in_flight", self.content.max_in_flight as u64, 100_000),
+            ("content.requests_per_second", self.content.requests_per_second as u64, 1_000_000),
+            ("content.retries", self.content.retries as u64, 100),
         ] {
             if value > most {
                 return Err(invalid(setting, format!("must be at most {most}")));
@@ -344,6 +449,7 @@ impl Config {
             return Err(invalid("jobs.pending_max_age_secs", "must be at least three heartbeats"));
         }
         self.cid_profile()?;
+        self.check_content()?;
         match (m.selected(), &m.url) {
             (MetaBackend::Postgres, None) => return Err(invalid("meta.url", "PostgreSQL needs a URL (DATABASE_URL)")),
             (MetaBackend::Postgres, Some(url)) => {
@@ -359,9 +465,50 @@ impl Config {
         Ok(())
     }
 
-    /// The CID profile of new objects.
+    fn check_content(&self) -> Result<(), ConfigError> {
+        let c = &self.content;
+        if !(5..=5 * 1024).contains(&c.part_size_mib) {
+            return Err(invalid("content.part_size_mib", "must be 5 to 5120 (S3's part size limits)"));
+        }
+        let Some((remote, endpoint)) = c.remote() else { return Ok(()) };
+        let section = if c.backend == ContentBackend::Filebase { "filebase" } else { "s3" };
+        let named = |field: &'static str| -> &'static str {
+            match (section, field) {
+                ("filebase", "endpoint") => "content.filebase.endpoint",
+                ("filebase", "region") => "content.filebase.region",
+                ("filebase", "bucket") => "content.filebase.bucket",
+                ("filebase", "access_key") => "content.filebase.access_key",
+                ("filebase", _) => "content.filebase.secret_key",
+                (_, "endpoint") => "content.s3.endpoint",
+                (_, "region") => "content.s3.region",
+                (_, "bucket") => "content.s3.bucket",
+                (_, "access_key") => "content.s3.access_key",
+                _ => "content.s3.secret_key",
+            }
+        };
+        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+            return Err(invalid(named("endpoint"), "must be an http:// or https:// URL"));
+        }
+        for (field, value) in
+            [("region", &remote.region), ("bucket", &remote.bucket), ("access_key", &remote.access_key)]
+        {
+            if value.trim().is_empty() {
+                return Err(invalid(named(field), "must be set for this content backend"));
+            }
+        }
+        if remote.secret_key.as_ref().is_none_or(|k| k.expose().is_empty()) {
+            return Err(invalid(named("secret_key"), "must be set for this content backend"));
+        }
+        Ok(())
+    }
+
+    /// The CID profile of new objects: the configured one, or the backend's default.
     pub fn cid_profile(&self) -> Result<Profile, ConfigError> {
-        self.content.cid_profile.parse().map_err(|e| invalid("content.cid_profile", format!("{e}")))
+        match &self.content.cid_profile {
+            Some(name) => name.parse().map_err(|e| invalid("content.cid_profile", format!("{e}"))),
+            None if self.content.backend == ContentBackend::Filebase => Ok(Profile::KUBO_V0),
+            None => Ok(Profile::KUBO_V1),
+        }
     }
 
     /// This configuration with every secret replaced by `********` (and a URL's password only), for printing.
@@ -372,6 +519,11 @@ impl Config {
         }
         if let Some(url) = &mut masked.meta.url {
             *url = Secret::new(mask_password(url.expose()));
+        }
+        for remote in [&mut masked.content.filebase, &mut masked.content.s3] {
+            if let Some(secret) = &mut remote.secret_key {
+                *secret = Secret::new("********");
+            }
         }
         masked
     }
@@ -462,7 +614,7 @@ mod tests {
         config.meta.url = Some(Secret::new("postgres://db:notaport/x"));
         assert!(config.check().expect_err("bad url").to_string().contains("meta.url"));
         let mut config = Config::default();
-        config.content.cid_profile = "kubo-v9".into();
+        config.content.cid_profile = Some("kubo-v9".into());
         assert!(config.check().expect_err("profile").to_string().contains("content.cid_profile"));
         let mut config = Config::default();
         config.meta.pool_size = 0;
@@ -470,5 +622,20 @@ mod tests {
         let mut config = Config::default();
         config.jobs.heartbeat_secs = u64::MAX;
         assert!(config.check().expect_err("huge").to_string().contains("jobs.heartbeat_secs"));
+        let mut config = Config::default();
+        config.content.backend = ContentBackend::Filebase;
+        assert!(config.check().expect_err("no bucket").to_string().contains("content.filebase.bucket"));
+        config.content.filebase.bucket = "b".into();
+        config.content.filebase.access_key = "k".into();
+        assert!(config.check().expect_err("no secret").to_string().contains("content.filebase.secret_key"));
+        config.content.filebase.secret_key = Some(Secret::new("s3cr3t"));
+        config.check().expect("complete");
+        assert_eq!(config.cid_profile().expect("profile"), Profile::KUBO_V0, "Filebase's own profile by default");
+        assert!(!config.masked().to_toml().contains("s3cr3t"));
+        config.content.backend = ContentBackend::S3;
+        assert!(config.check().expect_err("no endpoint").to_string().contains("content.s3.endpoint"));
+        let mut config = Config::default();
+        config.content.part_size_mib = 1;
+        assert!(config.check().expect_err("small parts").to_string().contains("content.part_size_mib"));
     }
 }

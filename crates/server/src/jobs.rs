@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use s3ipfs_content::LocalStore;
 use s3ipfs_core::{Gateway, MetaStore};
 
 use crate::config::JobsConfig;
+use crate::stores::ContentStores;
 
 /// How many history rows one pruning statement deletes.
 const PRUNE_BATCH: usize = 1000;
@@ -55,8 +55,8 @@ pub struct Jobs {
     pub gateway: Gateway,
     /// The metadata store (heartbeat, cleanup, leases).
     pub meta: Arc<dyn MetaStore>,
-    /// The local content store (abandoned temp files).
-    pub content: Arc<LocalStore>,
+    /// The content stores (abandoned temp and spool files).
+    pub content: ContentStores,
     /// Their settings.
     pub config: JobsConfig,
     /// How long a temp file may see no write before it is an abandoned upload's: well past the stall timeout (a
@@ -132,8 +132,13 @@ impl Jobs {
             Ok(n) => tracing::info!(uploads = n, "aborted uploads whose replica stopped"),
             Err(err) => tracing::warn!(error = %err, "aborting abandoned uploads failed"),
         }
-        if let Err(err) = self.content.clear_uploads_idle_for(self.tmp_idle).await {
+        if let Err(err) = self.content.local.clear_uploads_idle_for(self.tmp_idle).await {
             tracing::warn!(error = %err, "clearing abandoned temp files failed");
+        }
+        if let Some(remote) = &self.content.remote
+            && let Err(err) = remote.clear_spool_idle_for(self.tmp_idle).await
+        {
+            tracing::warn!(error = %err, "clearing abandoned spool files failed");
         }
         let retention = Duration::from_secs(self.config.history_retention_secs);
         let before = now.checked_sub(retention).unwrap_or(SystemTime::UNIX_EPOCH);

@@ -1,9 +1,7 @@
 //! `s3ipfs serve`, `user`, `gc`, `migrate` and `config check`: the commands that use the configuration.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use s3ipfs_core::Gateway;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, Application};
@@ -91,7 +89,7 @@ pub fn run_gc(config: &Config, args: &GcCommandArgs) -> Result<(), String> {
     runtime()?.block_on(async {
         let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
         let content = stores::open_content(config).await.map_err(|e| e.to_string())?;
-        let gateway = Gateway::new(meta, Arc::new(content), s3ipfs_cid::Profile::KUBO_V1);
+        let gateway = content.gateway(meta, config.cid_profile().map_err(|e| e.to_string())?);
         let grace = Duration::from_secs(config.jobs.gc_grace_secs);
         if args.dry_run {
             let found = gateway.collectable(grace).await.map_err(|e| e.to_string())?;

@@ -11,11 +11,12 @@ use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use s3ipfs_content::LocalStore;
-use s3ipfs_core::{ContentError, MetaStore};
+use s3ipfs_cid::Profile;
+use s3ipfs_content::{Flavor, LocalStore, RemoteSettings, RemoteSetupError, RemoteStore};
+use s3ipfs_core::{ContentError, ContentStore, Gateway, MetaStore};
 use s3ipfs_meta::{PgMeta, PgOpenError, SqliteMeta, SqliteOpenError};
 
-use crate::config::Config;
+use crate::config::{Config, ContentBackend};
 
 /// Why the stores could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,12 @@ pub enum StoreError {
     /// The content store failed to open.
     #[error("opening the content store: {0}")]
     Content(#[from] ContentError),
+    /// The remote content backend cannot be set up.
+    #[error(transparent)]
+    Remote(#[from] RemoteSetupError),
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// The exclusive lock on a data directory, held for as long as this value lives.
@@ -97,9 +104,69 @@ pub async fn open_meta(config: &Config, migrate: bool) -> Result<Arc<dyn MetaSto
     Ok(Arc::new(meta))
 }
 
-/// The local content store (`DATA/content/`).
-pub async fn open_content(config: &Config) -> Result<LocalStore, StoreError> {
-    Ok(LocalStore::open(config.server.data_dir.join("content")).await?)
+/// The configured content stores.
+#[derive(Clone)]
+pub struct ContentStores {
+    /// Where object bytes live.
+    pub content: Arc<dyn ContentStore>,
+    /// The local store: the content itself with the local backend, the staging of multipart parts with a remote one.
+    pub local: Arc<LocalStore>,
+    /// The remote backend, when one is configured.
+    pub remote: Option<RemoteStore>,
+}
+
+impl ContentStores {
+    /// The use cases over `meta` and these stores, parts staged locally when content is remote.
+    pub fn gateway(&self, meta: Arc<dyn MetaStore>, profile: Profile) -> Gateway {
+        let gateway = Gateway::new(meta, Arc::clone(&self.content), profile);
+        match self.remote {
+            Some(_) => gateway.with_staging(Arc::clone(&self.local) as _),
+            None => gateway,
+        }
+    }
+
+    /// Removes what a crash left in the local store's and the spool's temp files (the data directory's owner only).
+    pub async fn clear_interrupted_uploads(&self) -> Result<(), ContentError> {
+        self.local.clear_interrupted_uploads().await?;
+        if let Some(remote) = &self.remote {
+            remote.clear_spool_idle_for(std::time::Duration::ZERO).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The content stores the configuration selects: `DATA/content/` locally, or a remote backend with parts staged
+/// in `content.staging_dir` and writes spooled in `content.spool_dir`.
+pub async fn open_content(config: &Config) -> Result<ContentStores, StoreError> {
+    let data_dir = &config.server.data_dir;
+    let c = &config.content;
+    let Some((remote, endpoint)) = c.remote() else {
+        let local = Arc::new(LocalStore::open(data_dir.join("content")).await?);
+        return Ok(ContentStores { content: Arc::clone(&local) as _, local, remote: None });
+    };
+    let staging = c.staging_dir.clone().unwrap_or_else(|| data_dir.join("staging"));
+    let local = Arc::new(LocalStore::open(staging).await?);
+    let settings = RemoteSettings {
+        flavor: if c.backend == ContentBackend::Filebase { Flavor::Filebase } else { Flavor::S3 },
+        endpoint: endpoint.to_owned(),
+        region: remote.region.clone(),
+        bucket: remote.bucket.clone(),
+        access_key: remote.access_key.clone(),
+        secret_key: remote.secret_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default(),
+        path_style: remote.path_style,
+        profile: config.cid_profile()?,
+        spool_dir: c.spool_dir.clone().unwrap_or_else(|| data_dir.join("spool")),
+        part_size: c.part_size_mib * 1024 * 1024,
+        concurrency: c.upload_concurrency,
+        call_timeout: std::time::Duration::from_secs(c.timeout_secs),
+        connect_timeout: std::time::Duration::from_secs(c.connect_timeout_secs),
+        max_in_flight: c.max_in_flight,
+        requests_per_second: c.requests_per_second,
+        retries: c.retries,
+        open_for: std::time::Duration::from_secs(c.breaker_open_secs),
+    };
+    let remote = RemoteStore::open(settings).await?;
+    Ok(ContentStores { content: Arc::new(remote.clone()), local, remote: Some(remote) })
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ impl Gateway {
                     self.forget(&deleted, &mut report).await?;
                     return Ok(report);
                 }
-                match self.content.delete(&content.cid).await {
+                match self.delete_everywhere(&content.cid).await {
                     Ok(()) => deleted.push(*content),
                     Err(_) => {
                         failed.insert(content.cid);
@@ -101,6 +101,15 @@ impl Gateway {
                 }
             }
             self.forget(&deleted, &mut report).await?;
+        }
+    }
+
+    /// Deletes `cid` from the content store and, when parts are staged apart, from the staging store.
+    async fn delete_everywhere(&self, cid: &s3ipfs_cid::Cid) -> Result<(), crate::ContentError> {
+        self.content.delete(cid).await?;
+        match &self.staging {
+            Some(staging) => staging.delete(cid).await,
+            None => Ok(()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Use cases: what the S3 API (and later the admin API) call. Each method checks tenancy, then drives the ports.
 
 mod buckets;
+mod car_import;
 mod claims;
 mod error;
 mod gc;
@@ -28,6 +29,8 @@ pub use objects::{DeleteOutcome, Located, PutObject};
 pub struct Gateway {
     meta: Arc<dyn MetaStore>,
     content: Arc<dyn ContentStore>,
+    /// Where multipart parts are staged until Complete, when not in `content` (a remote backend).
+    staging: Option<Arc<dyn ContentStore>>,
     profile: Profile,
 }
 
@@ -40,7 +43,19 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Wires the use cases to their ports; `profile` decides the CIDs of new objects.
     pub fn new(meta: Arc<dyn MetaStore>, content: Arc<dyn ContentStore>, profile: Profile) -> Self {
-        Gateway { meta, content, profile }
+        Gateway { meta, content, staging: None, profile }
+    }
+
+    /// Stages multipart parts in `staging` instead of the content store: with a remote backend, parts are never
+    /// uploaded (or pinned) one by one, and the joined object goes up once at Complete.
+    pub fn with_staging(mut self, staging: Arc<dyn ContentStore>) -> Self {
+        self.staging = Some(staging);
+        self
+    }
+
+    /// Where multipart parts are stored.
+    fn parts(&self) -> &Arc<dyn ContentStore> {
+        self.staging.as_ref().unwrap_or(&self.content)
     }
 
     /// The metadata store (for auth lookups).

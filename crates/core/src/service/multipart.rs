@@ -1,11 +1,11 @@
-//! Multipart uploads: parts are stored as content as they arrive; Complete streams them into one object whose CID
+//! Multipart uploads: parts are stored as they arrive (in the staging store when content is remote); Complete streams them into one object whose CID
 //! is assembled from the parts' leaves when every part but the last is chunk-aligned, and re-chunked otherwise.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt as _};
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use md5::Digest as _;
 use s3ipfs_cid::{Algorithm, Assembler, Block, BlockKind, ChecksumSet, Checksums, Cid, Importer};
 
@@ -18,7 +18,7 @@ use crate::names::{BucketName, ObjectKey, UserId};
 
 use super::multipart_checksum::{CompleteClaims, CompletedPart, check_part, object_checksum, part_checksums};
 use super::objects::new_version;
-use super::{Gateway, Located, ServiceError, import_into, keep_node, stream_body};
+use super::{Gateway, Located, ServiceError, car_import, import_into, keep_node, stream_body};
 
 /// A joined object before it is kept: its writer, root CID, size and interior nodes.
 struct Joined {
@@ -162,7 +162,7 @@ impl Gateway {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let mut writer = self.content.writer().await?;
+        let mut writer = self.parts().writer().await?;
         let mut importer = Importer::new(self.profile).with_checksums(checksums).keep_leaves();
         let mut nodes = Vec::new();
         stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
@@ -277,8 +277,15 @@ impl Gateway {
         let bucket_row = self.bucket_for(user, bucket).await?;
         self.check_condition(&bucket_row, key, condition.as_ref()).await?;
         let pending = self.begin(bucket, key).await?;
+        let import_car = upload.user_meta.get("import").is_some_and(|v| v.eq_ignore_ascii_case("car"));
         let committed = async {
-            let Joined { writer, root, size, nodes } = self.join_parts(&parts).await?;
+            let (Joined { writer, root, size, nodes }, checksums, composite_checksum) = if import_car {
+                // The parts are a CAR: the object is the file it holds, described by its own checksums.
+                let (joined, file_checksums) = self.unpack_parts(&parts).await?;
+                (joined, file_checksums, false)
+            } else {
+                (self.join_parts(&parts).await?, checksums, composite_checksum)
+            };
             let claim = self.keep(writer, root, size, nodes).await?;
             let meta = ObjectMeta {
                 cid: Some(root),
@@ -309,6 +316,25 @@ impl Gateway {
         }
     }
 
+    /// Streams the parts, which together are a CAR, into one content writer as the file the CAR holds.
+    async fn unpack_parts(&self, parts: &[&UploadPart]) -> Result<(Joined, s3ipfs_cid::Checksums), ServiceError> {
+        let mut writer: Box<dyn ContentWriter> = self.content.writer().await?;
+        let store = std::sync::Arc::clone(self.parts());
+        let sources: Vec<(Cid, u64)> = parts.iter().map(|p| (p.cid, p.size)).collect();
+        let mut body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, crate::ContentError>> + Send>> = Box::pin(
+            futures::stream::iter(sources)
+                .then(move |(cid, size)| {
+                    let store = std::sync::Arc::clone(&store);
+                    async move { store.read(&cid, 0..size).await }
+                })
+                .try_flatten(),
+        );
+        let set = ChecksumSet::MD5.with(Algorithm::Crc64Nvme);
+        let (file, _) = car_import::unpack_body(&mut body, set, &mut writer).await?;
+        let joined = Joined { writer, root: file.root, size: file.size, nodes: file.nodes };
+        Ok((joined, file.checksums))
+    }
+
     /// Streams the parts into one content writer, with the root CID and interior nodes of the whole.
     async fn join_parts(&self, parts: &[&UploadPart]) -> Result<Joined, ServiceError> {
         let chunk = self.profile.chunk_size() as u64;
@@ -326,7 +352,7 @@ impl Gateway {
                     .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
                 nodes.extend(built);
             }
-            let mut stream = self.content.read(&part.cid, 0..part.size).await?;
+            let mut stream = self.parts().read(&part.cid, 0..part.size).await?;
             while let Some(bytes) = stream.next().await {
                 let bytes = bytes?;
                 if let Some(importer) = &mut importer {
