@@ -4,7 +4,11 @@ A missing client or binary fails the run (it is never skipped): `make test` inst
 
 `S3IPFS_E2E_META=postgres` runs every gateway on PostgreSQL, each with a fresh database on the cluster that
 `S3IPFS_TEST_PG_URL` names, or on a throwaway cluster this session starts (tests/services/pg-cluster.sh).
+
+`S3IPFS_E2E_CONTENT=filebase` runs every gateway on the Filebase content backend, against its own Filebase stand-in
+(a second `s3ipfs serve` with the `kubo-v0` profile, which reports CIDs and imports CARs as Filebase does).
 """
+import atexit
 import http.client
 import os
 import re
@@ -147,6 +151,15 @@ class Gateway:
     def __init__(self, data_dir, extra_args=(), env=None, log=None, preexec_fn=None, database_url=None,
                  embedded=False):
         self.data_dir = Path(data_dir)
+        self.standin = None
+        if not embedded and os.environ.get("S3IPFS_E2E_CONTENT") == "filebase" and not (env or {}).get(
+                "S3IPFS_CONTENT_BACKEND"):
+            self.standin = FilebaseStandIn(self.data_dir.parent / f"{self.data_dir.name}-standin-{time.monotonic_ns()}")
+            env = {**self.standin.gateway_env(), "S3IPFS_CID_PROFILE": "kubo-v1", **(env or {})}
+        # Content settings that admin commands (`s3ipfs gc`) need too.
+        self.content_env = {k: v for k, v in (env or {}).items()
+                            if v is not None and (k.startswith(("FILEBASE_", "S3_BACKEND_", "S3IPFS_CONTENT_"))
+                                                  or k == "S3IPFS_CID_PROFILE")}
         full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         full_env.update(
             S3IPFS_LISTEN="127.0.0.1:0",
@@ -190,6 +203,7 @@ class Gateway:
     def admin_env(self):
         """Environment for an admin command (`s3ipfs user`, `gc`) on this gateway's stores."""
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.update(self.content_env)
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         return env
@@ -207,10 +221,86 @@ class Gateway:
     def stop(self):
         self.proc.terminate()
         try:
-            return self.proc.wait(timeout=20)
+            code = self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+        if self.standin:
+            self.standin.stop()
+        return code
+
+
+STANDIN_KEY = "STANDINKEY0000000001"
+STANDIN_SECRET = "standin-secret-key-0123456789"
+STANDIN_BUCKET = "pins"
+
+
+_STANDINS = []
+
+
+@atexit.register
+def _stop_standins():
+    """Stand-ins of gateways a test killed rather than stopped."""
+    for standin in _STANDINS:
+        if standin.gateway.proc.poll() is None:
+            standin.gateway.proc.kill()
+
+
+def content_objects(data_dir):
+    """Where a gateway keeps stored files: the local store, or the parts' staging with a remote backend."""
+    staging = Path(data_dir) / "staging" / "objects"
+    return staging if staging.exists() else Path(data_dir) / "content" / "objects"
+
+
+class FilebaseStandIn:
+    """The Filebase stand-in: `s3ipfs serve` with the `kubo-v0` profile on the embedded stores, with bucket
+    `pins`. With `proxy`, a FaultyProxy sits in front of it and gateways talk to the proxy."""
+
+    def __init__(self, data_dir, proxy=False):
+        from faulty_proxy import FaultyProxy
+        self.data_dir = Path(data_dir)
+        self.port = 0
+        self.start()
+        _STANDINS.append(self)
+        self.client().create_bucket(Bucket=STANDIN_BUCKET)
+        self.proxy = FaultyProxy(self.port) if proxy else None
+
+    def start(self):
+        """Starts (or restarts, on the same port and data) the stand-in."""
+        self.gateway = Gateway(self.data_dir, ["--cid-profile", "kubo-v0"], embedded=True, env={
+            "S3IPFS_LISTEN": f"127.0.0.1:{self.port}", "S3IPFS_ROOT_ACCESS_KEY": STANDIN_KEY,
+            "S3IPFS_ROOT_SECRET_KEY": STANDIN_SECRET, "S3IPFS_CONTENT_BACKEND": "local"})
+        self.port = self.gateway.port
+
+    def stop(self):
+        if self.proxy:
+            self.proxy.close()
+            self.proxy = None
+        return self.gateway.stop()
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+        return boto3.client("s3", endpoint_url=self.gateway.endpoint, aws_access_key_id=STANDIN_KEY,
+                            aws_secret_access_key=STANDIN_SECRET, region_name="us-east-1",
+                            config=Config(retries={"max_attempts": 1}))
+
+    def gateway_env(self):
+        """What a gateway needs to use this stand-in (through the proxy, when there is one) as Filebase."""
+        endpoint = self.proxy.endpoint if self.proxy else self.gateway.endpoint
+        return {"S3IPFS_CONTENT_BACKEND": "filebase", "FILEBASE_ENDPOINT": endpoint,
+                "FILEBASE_BUCKET": STANDIN_BUCKET, "FILEBASE_ACCESS_KEY": STANDIN_KEY,
+                "FILEBASE_SECRET_KEY": STANDIN_SECRET}
+
+    def has(self, cid):
+        """Whether the stand-in holds an object under `cid`."""
+        try:
+            self.client().head_object(Bucket=STANDIN_BUCKET, Key=cid)
+            return True
+        except self.client().exceptions.ClientError as err:
+            if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                return False
+            raise
 
 
 @pytest.fixture

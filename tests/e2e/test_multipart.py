@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 import pytest
-from conftest import ACCESS_KEY, SECRET_KEY, Gateway, client_env, require
+from conftest import ACCESS_KEY, SECRET_KEY, Gateway, client_env, content_objects, require
 from test_boto3 import s3_client
 from test_tls import https_client
 
@@ -193,7 +193,7 @@ def test_abandoned_uploads_expire_and_free_their_parts(tmp_path):
         s3.create_bucket(Bucket="expiry")
         upload = s3.create_multipart_upload(Bucket="expiry", Key="k")["UploadId"]
         s3.upload_part(Bucket="expiry", Key="k", UploadId=upload, PartNumber=1, Body=os.urandom(MIB))
-        objects = tmp_path / "data" / "content" / "objects"
+        objects = content_objects(tmp_path / "data")
         assert any(p.is_file() for p in objects.rglob("*")), "the part is stored"
         deadline = time.time() + 15
         while s3.list_multipart_uploads(Bucket="expiry").get("Uploads") and time.time() < deadline:

@@ -1,6 +1,7 @@
 //! `make bench`: PUT, GET, HEAD and LIST of 4 KiB objects and PUT and GET of 64 MiB ones against the gateway on
-//! its embedded store, the gateway on PostgreSQL, and the reference server s3s-fs 0.17, measured in the same run with
-//! the same load generator, reported as ratios. Then one LIST page over a million keys on each store.
+//! its embedded store, the gateway on PostgreSQL, the gateway on the Filebase content backend (the stand-in, a
+//! second gateway with the `kubo-v0` profile, on loopback), and the reference server s3s-fs 0.17, measured in the
+//! same run with the same load generator, reported as ratios. Then one LIST page over a million keys on each store.
 //!
 //! The load generator is deliberately lean (blocking keep-alive HTTP/1.1, SigV4 with UNSIGNED-PAYLOAD): the AWS SDK
 //! costs more CPU per request than a small PUT does. Set `S3IPFS_REF_SERVER` to the s3s-fs binary, and
@@ -166,6 +167,8 @@ struct Server {
     name: &'static str,
     child: Child,
     host: String,
+    /// The Filebase stand-in behind a gateway on the Filebase backend.
+    standin: Option<Box<Server>>,
 }
 
 /// Pairs of (gateway, reference) measurements; the median ratio is reported.
@@ -203,6 +206,31 @@ fn pin_load_generator() {
 impl Server {
     /// The gateway on `dir`, with its metadata in PostgreSQL at `database` when given (embedded otherwise).
     fn gateway(name: &'static str, dir: &Path, database: Option<&str>) -> Self {
+        Self::gateway_with(name, dir, database, &[])
+    }
+
+    /// The gateway on the Filebase content backend, against a stand-in of its own (started here, bucket `pins`).
+    fn on_filebase(name: &'static str, dir: &Path) -> Self {
+        let standin = Self::gateway_with("stand-in", &dir.join("standin"), None, &[("S3IPFS_CID_PROFILE", "kubo-v0")]);
+        wait_for(&standin.host);
+        let (status, _) = Conn::open(&standin.host).call("PUT", "/pins", &[]);
+        assert_eq!(status, 200, "create the stand-in's bucket");
+        let endpoint = format!("http://{}", standin.host);
+        let settings = [
+            ("S3IPFS_CONTENT_BACKEND", "filebase"),
+            ("FILEBASE_ENDPOINT", endpoint.as_str()),
+            ("FILEBASE_BUCKET", "pins"),
+            ("FILEBASE_ACCESS_KEY", ACCESS),
+            ("FILEBASE_SECRET_KEY", SECRET),
+            // The gateway's cost is measured, not Filebase's documented limit of 100 requests a second.
+            ("S3IPFS_CONTENT_REQUESTS_PER_SECOND", "1000000"),
+        ];
+        let mut server = Self::gateway_with(name, &dir.join("gateway"), None, &settings);
+        server.standin = Some(Box::new(standin));
+        server
+    }
+
+    fn gateway_with(name: &'static str, dir: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         // Another build of the gateway (an earlier commit, for an A/B comparison) when S3IPFS_BENCH_GATEWAY names it.
         let binary = std::env::var("S3IPFS_BENCH_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_s3ipfs").to_owned());
@@ -217,10 +245,11 @@ impl Server {
             .env("S3IPFS_ROOT_ACCESS_KEY", ACCESS)
             .env("S3IPFS_ROOT_SECRET_KEY", SECRET)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("start the gateway");
-        Server { name, child, host: format!("127.0.0.1:{port}") }
+        Server { name, child, host: format!("127.0.0.1:{port}"), standin: None }
     }
 
     fn reference(binary: &str, dir: &Path) -> Self {
@@ -237,7 +266,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start s3s-fs");
-        Server { name: "s3s-fs", child, host: format!("127.0.0.1:{port}") }
+        Server { name: "s3s-fs", child, host: format!("127.0.0.1:{port}"), standin: None }
     }
 
     fn peak_rss_mib(&self) -> f64 {
@@ -295,7 +324,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The servers of one round, in the order they are measured and reported.
-const SERVERS: [&str; 3] = ["s3ipfs/sqlite", "s3ipfs/pg", "s3s-fs"];
+const SERVERS: [&str; 4] = ["s3ipfs/sqlite", "s3ipfs/pg", "s3ipfs/filebase", "s3s-fs"];
 
 /// Keys of the listing benchmark, and how many times each listing is timed.
 const BIG: u64 = 1_000_000;
@@ -347,7 +376,7 @@ fn main() -> ExitCode {
     // S3IPFS_BENCH_ONLY=listing skips the load rounds (a quick look at the listing figures alone).
     let rounds = if std::env::var("S3IPFS_BENCH_ONLY").is_ok_and(|v| v == "listing") { 0 } else { ROUNDS };
     let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CASES.len()]; SERVERS.len()];
-    let mut rss = [0f64; 3];
+    let mut rss = [0f64; SERVERS.len()];
     for round in 0..rounds {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
@@ -355,6 +384,7 @@ fn main() -> ExitCode {
             let server = match s {
                 0 => Server::gateway(name, &dir.path().join("sqlite"), None),
                 1 => Server::gateway(name, &dir.path().join("pg"), Some(&database)),
+                2 => Server::on_filebase(name, &dir.path().join("filebase")),
                 _ => Server::reference(&reference, &dir.path().join("s3s-fs")),
             };
             measure(&server).into_iter().enumerate().for_each(|(i, f)| figures[s][i].push(f));
@@ -370,27 +400,29 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn report_load(figures: &[Vec<Vec<f64>>], rss: [f64; 3]) {
-    println!("S3 load over loopback, same load generator, same run; the servers (and PostgreSQL) on one core");
-    println!("medians of {ROUNDS} rounds; ratios are medians of the per-round ratios");
+fn report_load(figures: &[Vec<Vec<f64>>], rss: [f64; SERVERS.len()]) {
+    println!("S3 load over loopback, same load generator, same run; the servers (PostgreSQL, the Filebase stand-in)");
+    println!("on one core; medians of {ROUNDS} rounds; ratios are medians of the per-round ratios");
     println!(
-        "{:<11} {:>16} {:>16} {:>16} {:>10} {:>10} {:>10}",
-        "case", SERVERS[0], SERVERS[1], SERVERS[2], "sqlite/ref", "pg/ref", "pg/sqlite"
+        "{:<11} {:>16} {:>16} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}",
+        "case", SERVERS[0], SERVERS[1], SERVERS[2], SERVERS[3], "sqlite/ref", "pg/ref", "pg/sqlite", "fb/sqlite"
     );
     let ratio = |a: &Vec<f64>, b: &Vec<f64>| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
     for (i, (label, method, size, conns, ops)) in CASES.iter().enumerate() {
         let unit = if *size == 4096 || *method == "LIST" { "ops/s" } else { "MB/s" };
         println!(
-            "{label:<11} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.2} {:>10.2} {:>10.2}  ({ops} ops, {conns} conns)",
+            "{label:<11} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.1} {unit:<5} {:>10.2} {:>10.2} {:>10.2} {:>10.2}  ({ops} ops, {conns} conns)",
             median(figures[0][i].clone()),
             median(figures[1][i].clone()),
             median(figures[2][i].clone()),
-            ratio(&figures[0][i], &figures[2][i]),
-            ratio(&figures[1][i], &figures[2][i]),
+            median(figures[3][i].clone()),
+            ratio(&figures[0][i], &figures[3][i]),
+            ratio(&figures[1][i], &figures[3][i]),
             ratio(&figures[1][i], &figures[0][i]),
+            ratio(&figures[2][i], &figures[0][i]),
         );
     }
-    println!("peak RSS    {:>10.1} MiB   {:>10.1} MiB   {:>10.1} MiB", rss[0], rss[1], rss[2]);
+    println!("peak RSS    {:>10.1} MiB   {:>10.1} MiB   {:>10.1} MiB   {:>10.1} MiB", rss[0], rss[1], rss[2], rss[3]);
 }
 
 /// One LIST page over [`BIG`] keys, on each store.
