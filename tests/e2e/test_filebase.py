@@ -6,6 +6,7 @@ requests, and garbage collection that deletes from the backend without ever losi
 import concurrent.futures
 import hashlib
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ def standin(tmp_path):
     stand_in = FilebaseStandIn(tmp_path / "standin", proxy=True)
     yield stand_in
     stand_in.stop()
+    shutil.rmtree(stand_in.data_dir, ignore_errors=True)
 
 
 def on_filebase(standin, tmp_path, **settings):
@@ -84,6 +86,26 @@ def test_objects_round_trip_under_the_cid_filebase_reports(standin, tmp_path, pr
         standin.gateway.stop()
         assert client.head_object(Bucket="data", Key="mp")["ContentLength"] == len(body)
         assert not spool_files(gw), "no spool file is left behind"
+    finally:
+        gw.stop()
+
+
+def test_a_client_car_imported_through_aws_cli_is_pinned_under_its_root(standin, tmp_path):
+    gw = on_filebase(standin, tmp_path)
+    try:
+        content = os.urandom(3_000_000)
+        (tmp_path / "file").write_bytes(content)
+        car = tmp_path / "file.car"
+        out = subprocess.run([binary(), "cid", "--profile", "kubo-v1", "--car", str(car), str(tmp_path / "file")],
+                             capture_output=True, text=True, check=True)
+        root = out.stdout.split()[0]
+        s3(gw).create_bucket(Bucket="cars")
+        subprocess.run([require("aws"), "--endpoint-url", gw.endpoint, "s3", "cp", str(car), "s3://cars/file",
+                        "--metadata", "import=car"], check=True, env=client_env(tmp_path), capture_output=True)
+        head = s3(gw).head_object(Bucket="cars", Key="file")
+        assert head["Metadata"]["cid"] == root and head["ContentLength"] == len(content)
+        assert standin.client().head_object(Bucket="pins", Key=root)["Metadata"]["cid"] == root
+        assert s3(gw).get_object(Bucket="cars", Key="file")["Body"].read() == content
     finally:
         gw.stop()
 
@@ -159,6 +181,7 @@ def test_an_outage_is_503_within_a_second_and_service_recovers_by_itself(standin
         settled = [o for o in during if o[0] > down_at + 2]
         assert settled and all(o[2] < 1.0 for o in settled), settled
         assert all(o[3] is not None for o in settled)
+        print(f"outage: first 503 after {during[0][2]:.3f} s, then at most {max(o[2] for o in settled):.3f} s")
         standin.start()
         back_at = time.monotonic()
         while True:
@@ -168,6 +191,7 @@ def test_an_outage_is_503_within_a_second_and_service_recovers_by_itself(standin
                 break
             assert time.monotonic() - back_at < 30, "service did not recover within 30 s"
             time.sleep(0.2)
+        print(f"outage: recovered {time.monotonic() - back_at:.1f} s after the stand-in came back")
         # No committed version lacks its content, and no acknowledged PUT is lost.
         listed = {o["Key"] for o in client.list_objects_v2(Bucket="outage", MaxKeys=1000).get("Contents", [])}
         assert listed == set(acknowledged)
@@ -302,3 +326,6 @@ def test_a_5_gib_multipart_upload_through_aws_cli_crosses_once_in_bounded_memory
         print(f"5 GiB multipart: gateway peak RSS {peak / 1024:.1f} MiB")
     finally:
         gw.stop()
+        # Gigabytes: the source, the staged parts.
+        big.unlink(missing_ok=True)
+        shutil.rmtree(gw.data_dir, ignore_errors=True)

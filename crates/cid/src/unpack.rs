@@ -1,12 +1,14 @@
 //! Importing a CAR as one file while it streams in (Filebase's `x-amz-meta-import: car`).
 //!
 //! The CAR must have one root naming a UnixFS file (a dag-pb file node or a raw block). Every block is verified
-//! against its CID as it arrives; the file's bytes come out in order as soon as the blocks they need are in hand,
-//! with the interior nodes beside them. Blocks that arrive before they are needed (a CAR in any order but
-//! depth-first) wait in memory, and blocks already used are kept while memory allows, for files that repeat a
-//! block: both within one budget, beyond which the CAR is refused. Nothing here touches a disk.
+//! against its CID as it arrives ([`CarUnpacker::push`]); the file's bytes come out in order, a bounded amount per
+//! call ([`CarUnpacker::pull`]), as soon as the blocks they need are in hand, with each interior node once. Blocks
+//! that arrive before they are needed (a CAR in any order but depth-first) wait in memory, and blocks already used
+//! are kept while memory allows, for files that repeat a block: both within one budget, beyond which the CAR is
+//! refused. A file may not grow past a size limit: a small CAR whose nodes link one block many times describes a
+//! huge file. Nothing here touches a disk.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -44,6 +46,9 @@ pub enum UnpackError {
     /// More blocks wait for their turn than the memory budget allows.
     #[error("the CAR's blocks are too far out of depth-first order to import as it streams")]
     OutOfOrder,
+    /// The file the CAR describes is larger than allowed.
+    #[error("the file the CAR describes is larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 /// A push parser that turns a CAR into the bytes of the file it holds.
@@ -62,14 +67,17 @@ pub struct CarUnpacker {
     visited: HashMap<Cid, Bytes>,
     visited_order: VecDeque<Cid>,
     visited_bytes: usize,
+    /// Interior nodes already passed out (each goes out once, however often the file links it).
+    nodes_out: HashSet<Cid>,
     budget: usize,
+    max_size: u64,
     size: u64,
 }
 
 impl CarUnpacker {
     /// A parser that keeps at most `budget` bytes of blocks waiting for their turn, and a quarter of that of visited
-    /// blocks, besides the section being read.
-    pub fn new(budget: usize) -> Self {
+    /// blocks, besides the section being read; the file may hold at most `max_size` bytes.
+    pub fn new(budget: usize, max_size: u64) -> Self {
         CarUnpacker {
             input: Vec::new(),
             cursor: 0,
@@ -80,7 +88,9 @@ impl CarUnpacker {
             visited: HashMap::new(),
             visited_order: VecDeque::new(),
             visited_bytes: 0,
+            nodes_out: HashSet::new(),
             budget,
+            max_size,
             size: 0,
         }
     }
@@ -90,8 +100,9 @@ impl CarUnpacker {
         self.root
     }
 
-    /// Parses `data`, passing out what it completes.
-    pub fn push(&mut self, data: &[u8], out: &mut impl FnMut(Unpacked)) -> Result<(), UnpackError> {
+    /// Parses `data`: the header, then blocks, each verified and set aside until its turn. Call [`Self::pull`]
+    /// until it passes nothing out before pushing more.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), UnpackError> {
         self.input.extend_from_slice(data);
         while let Some((start, len)) = self.frame()? {
             let section = self.input[start..start + len].to_vec();
@@ -103,7 +114,6 @@ impl CarUnpacker {
                 self.stack.push((root, None));
             } else {
                 self.accept(Bytes::from(section))?;
-                self.advance(out)?;
             }
         }
         if self.cursor > 0 && self.cursor * 2 >= self.input.len() {
@@ -165,9 +175,14 @@ impl CarUnpacker {
         Ok(())
     }
 
-    /// Visits blocks in file order for as long as the next one is in hand.
-    fn advance(&mut self, out: &mut impl FnMut(Unpacked)) -> Result<(), UnpackError> {
+    /// Passes out the file's next pieces, in order, for as long as the blocks they need are in hand and until about
+    /// `limit` bytes went out. Returns whether anything went out.
+    pub fn pull(&mut self, limit: u64, out: &mut impl FnMut(Unpacked)) -> Result<bool, UnpackError> {
+        let (start, mut visited) = (self.size, false);
         while let Some(&(cid, expected)) = self.stack.last() {
+            if self.size - start >= limit {
+                break;
+            }
             let block = match self.waiting.remove(&cid) {
                 Some(block) => {
                     self.waiting_bytes -= block.len();
@@ -175,15 +190,25 @@ impl CarUnpacker {
                 }
                 None => match self.visited.get(&cid) {
                     Some(block) => block.clone(),
-                    None => return Ok(()),
+                    None => return Ok(visited),
                 },
             };
             self.stack.pop();
+            visited = true;
             let held = self.visit(cid, &block, out)?;
             if expected.is_some_and(|e| e != held) {
                 return Err(DagError::SizeMismatch(cid).into());
             }
             self.remember(cid, block);
+        }
+        Ok(visited)
+    }
+
+    /// Counts `len` more file bytes, refusing a file over the limit.
+    fn grow(&mut self, len: usize) -> Result<(), UnpackError> {
+        self.size += len as u64;
+        if self.size > self.max_size {
+            return Err(UnpackError::TooLarge(self.max_size));
         }
         Ok(())
     }
@@ -192,7 +217,7 @@ impl CarUnpacker {
     fn visit(&mut self, cid: Cid, block: &Bytes, out: &mut impl FnMut(Unpacked)) -> Result<u64, UnpackError> {
         match cid.codec() {
             RAW => {
-                self.size += block.len() as u64;
+                self.grow(block.len())?;
                 out(Unpacked::Bytes(block.clone()));
                 Ok(block.len() as u64)
             }
@@ -213,12 +238,15 @@ impl CarUnpacker {
                     return Err(DagError::SizeMismatch(cid).into());
                 }
                 if !unixfs.data.is_empty() {
-                    self.size += unixfs.data.len() as u64;
+                    self.grow(unixfs.data.len())?;
                     out(Unpacked::Bytes(block.slice_ref(unixfs.data)));
+                }
+                if total > self.max_size {
+                    return Err(UnpackError::TooLarge(self.max_size));
                 }
                 let children = node.links.iter().zip(&unixfs.blocksizes).rev();
                 self.stack.extend(children.map(|(link, size)| (link.cid, Some(*size))));
-                if !node.links.is_empty() {
+                if !node.links.is_empty() && self.nodes_out.insert(cid) {
                     out(Unpacked::Node(Block { cid, data: block.clone(), kind: BlockKind::Node }));
                 }
                 Ok(total)
@@ -278,13 +306,23 @@ mod tests {
     }
 
     fn unpack(car: &[u8], piece: usize, budget: usize) -> Result<(Cid, Vec<u8>, usize), UnpackError> {
-        let mut unpacker = CarUnpacker::new(budget);
+        unpack_at_most(car, piece, budget, u64::MAX)
+    }
+
+    fn unpack_at_most(
+        car: &[u8],
+        piece: usize,
+        budget: usize,
+        max_size: u64,
+    ) -> Result<(Cid, Vec<u8>, usize), UnpackError> {
+        let mut unpacker = CarUnpacker::new(budget, max_size);
         let (mut file, mut nodes) = (Vec::new(), 0);
         for chunk in car.chunks(piece) {
-            unpacker.push(chunk, &mut |u| match u {
+            unpacker.push(chunk)?;
+            while unpacker.pull(100_000, &mut |u| match u {
                 Unpacked::Bytes(b) => file.extend_from_slice(&b),
                 Unpacked::Node(_) => nodes += 1,
-            })?;
+            })? {}
         }
         let (root, size) = unpacker.finish()?;
         assert_eq!(size, file.len() as u64);
@@ -339,6 +377,41 @@ mod tests {
         assert!(matches!(unpack(b"\x05hello", 4, 1 << 20), Err(UnpackError::Car(CarError::BadHeader(_)))));
         let two = CarWriter::new(Vec::new(), &[]).expect("car").finish().expect("finish");
         assert!(matches!(unpack(&two, 4, 1 << 20), Err(UnpackError::Roots(0) | UnpackError::Car(_))));
+    }
+
+    #[test]
+    fn a_small_car_describing_a_huge_file_is_refused_at_the_limit_in_bounded_steps() {
+        // Five levels of nodes, each linking the next 1000 times: 250 KB of CAR, 10^15 leaves of file.
+        let leaf = Block {
+            cid: Cid::for_block(crate::Version::V1, RAW, b"x"),
+            data: Bytes::from_static(b"x"),
+            kind: BlockKind::Leaf { offset: 0, len: 1 },
+        };
+        let mut blocks = vec![(leaf.cid, leaf.data.clone())];
+        let (mut child, mut size) = (leaf.cid, 1u64);
+        for _ in 0..5 {
+            let link = crate::DagLink { cid: child, file_size: size, dag_size: size };
+            let data = Bytes::from(pb::encode_file_node(&vec![link; 1000]));
+            child = Cid::for_block(crate::Version::V1, DAG_PB, &data);
+            size *= 1000;
+            blocks.push((child, data));
+        }
+        let mut car = CarWriter::new(Vec::new(), &[child]).expect("car");
+        blocks.iter().rev().for_each(|(cid, data)| car.write_block(cid, data).expect("write"));
+        let car = car.finish().expect("finish");
+        assert!(car.len() < 300_000);
+        assert!(matches!(unpack_at_most(&car, 4096, 1 << 20, 1 << 20), Err(UnpackError::TooLarge(_))));
+        let mut unpacker = CarUnpacker::new(1 << 20, u64::MAX);
+        unpacker.push(&car).expect("parses");
+        let (mut out, mut nodes) = (0u64, 0);
+        unpacker
+            .pull(10_000, &mut |u| match u {
+                Unpacked::Bytes(b) => out += b.len() as u64,
+                Unpacked::Node(_) => nodes += 1,
+            })
+            .expect("pulls");
+        assert!(out <= 10_001, "one pull passes out about its limit: {out}");
+        assert_eq!(nodes, 5, "each node goes out once");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub fn service_error(err: ServiceError) -> S3Error {
                 "The list of parts was not in ascending order. Parts must be ordered by part number."
             )
         }
+        ServiceError::EntityTooLarge { .. } => {
+            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+        }
         ServiceError::EntityTooSmall { number } => S3Error::with_message(
             S3ErrorCode::EntityTooSmall,
             format!("Your proposed upload is smaller than the minimum allowed object size (part {number})."),

@@ -154,7 +154,6 @@ pub async fn open_content(config: &Config) -> Result<ContentStores, StoreError> 
         access_key: remote.access_key.clone(),
         secret_key: remote.secret_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default(),
         path_style: remote.path_style,
-        profile: config.cid_profile()?,
         spool_dir: c.spool_dir.clone().unwrap_or_else(|| data_dir.join("spool")),
         part_size: c.part_size_mib * 1024 * 1024,
         concurrency: c.upload_concurrency,
@@ -166,6 +165,15 @@ pub async fn open_content(config: &Config) -> Result<ContentStores, StoreError> 
         open_for: std::time::Duration::from_secs(c.breaker_open_secs),
     };
     let remote = RemoteStore::open(settings).await?;
+    if remote.flavor() == Flavor::S3 {
+        // The bucket of a generic S3 server is created if missing; an unreachable backend is not a reason to stop.
+        let creating = remote.clone();
+        tokio::spawn(async move {
+            if let Err(err) = creating.ensure_bucket().await {
+                tracing::warn!(error = %err, "checking the content backend's bucket failed");
+            }
+        });
+    }
     Ok(ContentStores { content: Arc::new(remote.clone()), local, remote: Some(remote) })
 }
 

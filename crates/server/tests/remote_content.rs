@@ -81,7 +81,7 @@ fn moto() -> Option<Server> {
     Some(Server { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: tempfile::tempdir().expect("dir") })
 }
 
-fn settings(flavor: Flavor, endpoint: &str, profile: Profile, spool: &std::path::Path) -> RemoteSettings {
+fn settings(flavor: Flavor, endpoint: &str, spool: &std::path::Path) -> RemoteSettings {
     RemoteSettings {
         flavor,
         endpoint: endpoint.to_owned(),
@@ -90,7 +90,6 @@ fn settings(flavor: Flavor, endpoint: &str, profile: Profile, spool: &std::path:
         access_key: STANDIN_KEY.into(),
         secret_key: STANDIN_SECRET.into(),
         path_style: true,
-        profile,
         spool_dir: spool.to_path_buf(),
         part_size: 5 * 1024 * 1024,
         concurrency: 3,
@@ -118,7 +117,7 @@ async fn the_filebase_mode_passes_the_content_suite_on_the_standin_with_plain_an
     let standin = standin();
     for profile in [Profile::KUBO_V0, Profile::KUBO_V1] {
         let spool = tempfile::tempdir().expect("spool");
-        let store = remote(settings(Flavor::Filebase, &standin.endpoint, profile, spool.path())).await;
+        let store = remote(settings(Flavor::Filebase, &standin.endpoint, spool.path())).await;
         suite::run_all_as(&store, profile).await;
         assert!(spool_is_empty(spool.path()), "no spool file is left behind");
         assert_eq!(store.stats().cid_mismatches, 0);
@@ -129,7 +128,7 @@ async fn the_filebase_mode_passes_the_content_suite_on_the_standin_with_plain_an
 async fn the_generic_s3_mode_passes_the_content_suite_on_a_third_party_server() {
     let Some(moto) = moto() else { return };
     let spool = tempfile::tempdir().expect("spool");
-    let store = remote(settings(Flavor::S3, &moto.endpoint, Profile::KUBO_V1, spool.path())).await;
+    let store = remote(settings(Flavor::S3, &moto.endpoint, spool.path())).await;
     suite::run_all(&store).await;
     assert!(spool_is_empty(spool.path()));
 }
@@ -145,7 +144,7 @@ async fn large_objects_go_up_in_parallel_parts_and_read_back_by_range() {
         (Flavor::Filebase, &standin.endpoint, Profile::KUBO_V1),
     ] {
         let spool = tempfile::tempdir().expect("spool");
-        let store = remote(settings(flavor, endpoint, profile, spool.path())).await;
+        let store = remote(settings(flavor, endpoint, spool.path())).await;
         let cid = suite::store_bytes_as(&store, profile, &data).await;
         assert_eq!(store.size(&cid).await.expect("size"), Some(data.len() as u64), "{flavor:?} {profile:?}");
         let whole = suite::read_all(&store, &cid, 0..data.len() as u64).await.expect("read");
@@ -160,7 +159,7 @@ async fn large_objects_go_up_in_parallel_parts_and_read_back_by_range() {
 async fn concurrent_writers_of_one_cid_upload_it_once() {
     let standin = standin();
     let spool = tempfile::tempdir().expect("spool");
-    let store = remote(settings(Flavor::Filebase, &standin.endpoint, Profile::KUBO_V0, spool.path())).await;
+    let store = remote(settings(Flavor::Filebase, &standin.endpoint, spool.path())).await;
     let data = vec![7u8; 900_000];
     let writes = (0..8).map(|_| suite::store_bytes_as(&store, Profile::KUBO_V0, &data));
     let cids = futures::future::join_all(writes).await;
@@ -170,25 +169,41 @@ async fn concurrent_writers_of_one_cid_upload_it_once() {
     assert_eq!(stats.uploaded_bytes, 900_000);
 }
 
+/// Stores `data` under `claimed` through `store`'s writer, whatever the bytes' own CID.
+async fn finish_as(store: &RemoteStore, claimed: s3ipfs_cid::Cid, data: &[u8]) -> Result<(), ContentError> {
+    let mut writer = store.writer().await.expect("writer");
+    writer.write(bytes::Bytes::copy_from_slice(data)).await.expect("write");
+    writer.finish(claimed, Vec::new()).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backend_reporting_another_cid_fails_the_write_and_keeps_nothing() {
     let standin = standin();
     let spool = tempfile::tempdir().expect("spool");
-    // The gateway computes CIDv1 but uploads plainly (the generic mode), then checks as Filebase would: the
-    // stand-in reports the CIDv0 of the bytes, which is another CID.
-    let plain = remote(settings(Flavor::S3, &standin.endpoint, Profile::KUBO_V1, spool.path())).await;
-    let data = vec![3u8; 100_000];
-    let v1 = s3ipfs_cid::cid_of(Profile::KUBO_V1, &data);
-    let filebase = RemoteStore::open(settings(Flavor::Filebase, &standin.endpoint, Profile::KUBO_V0, spool.path()))
-        .await
-        .expect("open");
-    let mut writer = filebase.writer().await.expect("writer");
-    writer.write(bytes::Bytes::from(data)).await.expect("write");
-    let failed = writer.finish(v1, Vec::new()).await.expect_err("mismatch");
-    assert!(matches!(failed, ContentError::CidMismatch { expected, .. } if expected == v1), "{failed:?}");
+    let plain = remote(settings(Flavor::S3, &standin.endpoint, spool.path())).await;
+    let filebase = remote(settings(Flavor::Filebase, &standin.endpoint, spool.path())).await;
+    // The bytes go up under a CIDv0 that is not theirs: the stand-in reports the bytes' own CIDv0.
+    let claimed = s3ipfs_cid::cid_of(Profile::KUBO_V0, b"other bytes");
+    let failed = finish_as(&filebase, claimed, &[3u8; 100_000]).await.expect_err("mismatch");
+    assert!(matches!(failed, ContentError::CidMismatch { expected, .. } if expected == claimed), "{failed:?}");
     assert_eq!(filebase.stats().cid_mismatches, 1);
-    assert_eq!(plain.size(&v1).await.expect("size"), None, "what was uploaded under the CID is gone");
+    assert_eq!(plain.size(&claimed).await.expect("size"), None, "what was uploaded under the CID is gone");
     assert!(spool_is_empty(spool.path()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_pinned_under_the_wrong_cid_is_replaced_not_reused() {
+    let standin = standin();
+    let spool = tempfile::tempdir().expect("spool");
+    let plain = remote(settings(Flavor::S3, &standin.endpoint, spool.path())).await;
+    let filebase = remote(settings(Flavor::Filebase, &standin.endpoint, spool.path())).await;
+    let data = vec![8u8; 70_000];
+    let cid = s3ipfs_cid::cid_of(Profile::KUBO_V0, &data);
+    // What a failed write whose cleanup failed would leave: other bytes under the CID.
+    finish_as(&plain, cid, b"left behind").await.expect("the generic mode checks nothing");
+    assert_eq!(suite::store_bytes_as(&filebase, Profile::KUBO_V0, &data).await, cid);
+    assert!(suite::read_all(&filebase, &cid, 0..70_000).await.expect("read") == data);
+    assert_eq!(filebase.stats().deduplicated, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,7 +211,7 @@ async fn an_unreachable_backend_opens_the_breaker_and_calls_fail_fast() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let spool = tempfile::tempdir().expect("spool");
     let endpoint = format!("http://127.0.0.1:{port}");
-    let mut settings = settings(Flavor::S3, &endpoint, Profile::KUBO_V1, spool.path());
+    let mut settings = settings(Flavor::S3, &endpoint, spool.path());
     settings.retries = 0;
     let store = RemoteStore::open(settings).await.expect("open");
     let cid = s3ipfs_cid::cid_of(Profile::KUBO_V1, b"x");

@@ -1,9 +1,9 @@
 //! Every backend call goes through one tower stack, outermost first:
-//! - a circuit breaker: when most recent calls failed for transient reasons, calls are refused at once (503 with
-//!   `Retry-After`) until a probe succeeds after the open period;
 //! - a bulkhead: at most `max_in_flight` calls at once, waiting at most one call timeout for a slot;
 //! - retries with jittered exponential backoff, for idempotent calls and transient errors only (the SDK's own
 //!   retries are off, so the two never multiply);
+//! - a circuit breaker, which sees every attempt: after five in a row failed for transient reasons, attempts are
+//!   refused at once (503 with `Retry-After`, not retried) until a probe succeeds after the open period;
 //! - a rate limiter (Filebase documents about 100 requests/s), counting every attempt;
 //! - a timeout per attempt, sized by the call (uploads get time for their bytes).
 //!
@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use s3ipfs_core::ContentError;
 use tower::{Layer as _, ServiceExt as _};
 use tower_resilience::bulkhead::BulkheadLayer;
-use tower_resilience::circuitbreaker::{CircuitBreakerLayer, CircuitState, SlidingWindowType};
+use tower_resilience::circuitbreaker::{CircuitBreakerLayer, CircuitState};
 use tower_resilience::core::ResilienceError;
 use tower_resilience::ratelimiter::RateLimiterLayer;
 use tower_resilience::retry::{ExponentialRandomBackoff, RetryLayer};
@@ -64,6 +64,8 @@ impl RemoteError {
         match status {
             Some(404) => RemoteError::NotFound,
             Some(416) => RemoteError::InvalidRange,
+            // 501: the backend does not do this at all; retrying or opening the breaker would not help.
+            Some(501) => RemoteError::Refused(message),
             Some(408 | 429) | Some(500..) | None => RemoteError::Transient(message),
             Some(_) => RemoteError::Refused(message),
         }
@@ -127,38 +129,12 @@ impl Backend {
             .map_err(|e| e.to_string())?
             .layer(timed)
             .map_err(Failure::from);
-        let retries = limits.retries;
-        let backoff = ExponentialRandomBackoff::new(Duration::from_millis(100), 0.5)
-            .map_err(|e| e.to_string())?
-            .max_interval(Duration::from_secs(2));
-        let counted = Arc::clone(&stats);
-        let retried = RetryLayer::<Call, Reply, Failure>::builder()
-            .max_attempts_fn(move |call: &Call| if call.idempotent { 1 + retries } else { 1 })
-            .backoff(backoff)
-            .retry_on(transient)
-            .on_retry(move |attempt, delay| {
-                counted.retried();
-                tracing::debug!(attempt, ?delay, "retrying a content backend call");
-            })
-            .name("content-backend")
-            .build()
-            .layer(limited);
-        let bulkhead = BulkheadLayer::builder()
-            .max_concurrent_calls(limits.max_in_flight)
-            .max_wait_duration(limits.max_wait)
-            .name("content-backend")
-            .build()
-            .map_err(|e| e.to_string())?
-            .layer(retried)
-            .map_err(Failure::from);
         let opened = Arc::clone(&stats);
         let breaker = CircuitBreakerLayer::builder()
             .failure_classifier(|result: &Result<Reply, Failure>| matches!(result, Err(e) if transient(e)))
-            // Half of the calls of the last ten seconds failing, once there were five, opens it.
-            .sliding_window_type(SlidingWindowType::TimeBased)
-            .sliding_window_duration(Duration::from_secs(10))
-            .failure_rate_threshold(0.5)
-            .minimum_number_of_calls(5)
+            // Five attempts in a row failing for transient reasons open it: an outage is detected within a
+            // request or two, whatever succeeded before; a flaky backend is the retries' business.
+            .consecutive_failures(5)
             .wait_duration_in_open(limits.open_for)
             .permitted_calls_in_half_open(1)
             .on_state_transition(move |from, to| {
@@ -172,9 +148,34 @@ impl Backend {
             .name("content-backend")
             .build()
             .map_err(|e| e.to_string())?
-            .layer(bulkhead)
+            .layer(limited)
             .map_err(Failure::from);
-        Ok(Backend { stack: tower::util::BoxCloneSyncService::new(breaker), open_for: limits.open_for, stats })
+        let retries = limits.retries;
+        let backoff = ExponentialRandomBackoff::new(Duration::from_millis(50), 0.5)
+            .map_err(|e| e.to_string())?
+            .max_interval(Duration::from_secs(1));
+        let counted = Arc::clone(&stats);
+        let retried = RetryLayer::<Call, Reply, Failure>::builder()
+            .max_attempts_fn(move |call: &Call| if call.idempotent { 1 + retries } else { 1 })
+            .backoff(backoff)
+            // An open circuit is not transient: a call it refuses fails at once.
+            .retry_on(transient)
+            .on_retry(move |attempt, delay| {
+                counted.retried();
+                tracing::debug!(attempt, ?delay, "retrying a content backend call");
+            })
+            .name("content-backend")
+            .build()
+            .layer(breaker);
+        let bulkhead = BulkheadLayer::builder()
+            .max_concurrent_calls(limits.max_in_flight)
+            .max_wait_duration(limits.max_wait)
+            .name("content-backend")
+            .build()
+            .map_err(|e| e.to_string())?
+            .layer(retried)
+            .map_err(Failure::from);
+        Ok(Backend { stack: tower::util::BoxCloneSyncService::new(bulkhead), open_for: limits.open_for, stats })
     }
 
     /// Runs `make` through the stack; `timeout` bounds each attempt.

@@ -4,15 +4,16 @@
 //! A write is spooled to local disk while the service hashes it, so memory stays bounded and an upload can be
 //! retried. At `finish` the CID is looked up on the backend and uploaded only if absent (once per CID; writers of
 //! the same CID in one process wait for each other). On Filebase the gateway then checks that the CID Filebase
-//! reports equals its own: with the `kubo-v0` profile the bytes go up as they are; with any other profile as a
-//! CAR (`x-amz-meta-import: car`) rebuilt from the spool. A mismatch deletes what was uploaded and fails the write.
+//! reports equals its own: a CIDv0 (the `kubo-v0` profile) goes up as plain bytes, any other CID as a CAR
+//! (`x-amz-meta-import: car`) of the DAG, its leaves rebuilt from the spool. A mismatch deletes what was uploaded and
+//! fails the write; an object found under the CID but pinned as another is replaced.
 //! Reads are ranged GetObjects streamed through. Every call goes through the resilience stack in [`call`].
 
 mod call;
 mod stats;
 mod upload;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use bytes::Bytes;
-use s3ipfs_cid::{Block, Cid, Profile};
+use s3ipfs_cid::{Block, Cid};
 use s3ipfs_core::{ByteStream, ContentError, ContentStore, ContentWriter};
 use tokio::io::AsyncWriteExt as _;
 
@@ -38,7 +39,7 @@ pub enum Flavor {
 }
 
 /// Everything the remote backend needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RemoteSettings {
     /// The kind of server.
     pub flavor: Flavor,
@@ -54,8 +55,6 @@ pub struct RemoteSettings {
     pub secret_key: String,
     /// Address buckets in the path rather than the host name.
     pub path_style: bool,
-    /// The gateway's CID profile (decides plain or CAR uploads on Filebase).
-    pub profile: Profile,
     /// Where writes are spooled.
     pub spool_dir: PathBuf,
     /// Objects above this size go up as multipart uploads of parts this size.
@@ -76,6 +75,17 @@ pub struct RemoteSettings {
     pub open_for: Duration,
 }
 
+impl std::fmt::Debug for RemoteSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSettings")
+            .field("flavor", &self.flavor)
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Content on a remote S3-compatible backend. See the module docs.
 #[derive(Clone)]
 pub struct RemoteStore {
@@ -86,7 +96,6 @@ struct Inner {
     client: aws_sdk_s3::Client,
     bucket: String,
     flavor: Flavor,
-    profile: Profile,
     spool_dir: PathBuf,
     part_size: u64,
     concurrency: usize,
@@ -95,6 +104,8 @@ struct Inner {
     stats: Arc<RemoteStats>,
     /// Uploads in progress by CID: writers of the same CID take turns, so it is uploaded once.
     turns: Mutex<HashMap<Cid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Spool files in use (the idle sweep leaves them alone: an upload reads its spool for as long as it runs).
+    active: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 impl std::fmt::Debug for RemoteStore {
@@ -158,7 +169,6 @@ impl RemoteStore {
                 client: aws_sdk_s3::Client::from_conf(config),
                 bucket: settings.bucket,
                 flavor: settings.flavor,
-                profile: settings.profile,
                 spool_dir: settings.spool_dir,
                 part_size: settings.part_size.max(5 * 1024 * 1024),
                 concurrency: settings.concurrency.max(1),
@@ -166,6 +176,7 @@ impl RemoteStore {
                 backend,
                 stats,
                 turns: Mutex::new(HashMap::new()),
+                active: Arc::new(Mutex::new(HashSet::new())),
             }),
         })
     }
@@ -195,21 +206,31 @@ impl RemoteStore {
         })
     }
 
+    /// The kind of server.
+    pub fn flavor(&self) -> Flavor {
+        self.inner.flavor
+    }
+
     /// The backend's counters.
     pub fn stats(&self) -> RemoteCounts {
         self.inner.stats.snapshot()
     }
 
-    /// Whether uploads are CARs for Filebase to import (any profile but Filebase's own `kubo-v0`).
-    fn uploads_cars(&self) -> bool {
-        self.inner.flavor == Flavor::Filebase && self.inner.profile != Profile::KUBO_V0
+    /// Whether `root` goes up as a CAR for Filebase to import: any CIDv1. A CIDv0 goes up as plain bytes, which
+    /// Filebase imports as `kubo-v0` does (a CIDv0 DAG of other chunking then fails the CID check).
+    fn uploads_car(&self, root: &Cid) -> bool {
+        self.inner.flavor == Flavor::Filebase && root.version() != s3ipfs_cid::Version::V0
     }
 
-    /// Removes spool files nothing has written to for `idle` (their writer's process crashed).
+    /// Removes spool files that no write of this process uses and nothing has written to for `idle` (their
+    /// writer's process crashed). Replicas do not share a spool directory.
     pub async fn clear_spool_idle_for(&self, idle: Duration) -> Result<usize, ContentError> {
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(&self.inner.spool_dir).await?;
         while let Some(entry) = entries.next_entry().await? {
+            if self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).contains(&entry.path()) {
+                continue;
+            }
             let modified = entry.metadata().await.and_then(|m| m.modified());
             let stale = modified.is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= idle));
             if stale && tokio::fs::remove_file(entry.path()).await.is_ok() {
@@ -217,6 +238,12 @@ impl RemoteStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Registers `path` as a spool file in use until the returned guard drops (which removes the file).
+    fn spool_file(&self, path: PathBuf) -> SpoolFile {
+        self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).insert(path.clone());
+        SpoolFile { path, active: Arc::clone(&self.inner.active) }
     }
 
     /// The object's size and, on Filebase, the CID it reports; `None` when absent.
@@ -238,35 +265,34 @@ impl RemoteStore {
         }
     }
 
+    /// Whether the CID the backend reported for the object under `root` is `root`.
+    fn reports(&self, root: &Cid, reported: Option<&str>) -> bool {
+        reported.and_then(|r| r.parse::<Cid>().ok()).as_ref() == Some(root)
+    }
+
     /// Makes the spooled file `len` bytes long durable under `root` on the backend, unless it is there already.
     async fn keep(&self, spool: &Path, len: u64, root: Cid, nodes: Vec<Block>) -> Result<(), ContentError> {
-        let turn = {
-            let mut turns = self.inner.turns.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(turns.entry(root).or_default())
-        };
-        let result = {
-            let _mine = turn.lock().await;
-            self.upload_once(spool, len, root, nodes).await
-        };
-        let mut turns = self.inner.turns.lock().unwrap_or_else(|p| p.into_inner());
-        // Only the map and this writer hold it: nobody waits, the entry goes.
-        if Arc::strong_count(&turn) == 2 {
-            turns.remove(&root);
-        }
-        result
+        let turn = Turn::take(&self.inner, root);
+        let _mine = turn.lock.lock().await;
+        self.upload_once(spool, len, root, nodes).await
     }
 
     async fn upload_once(&self, spool: &Path, len: u64, root: Cid, nodes: Vec<Block>) -> Result<(), ContentError> {
-        if self.head(&root).await?.is_some() {
-            self.inner.stats.deduplicated();
-            return Ok(());
+        match self.head(&root).await? {
+            Some((_, reported)) if self.inner.flavor == Flavor::S3 || self.reports(&root, reported.as_deref()) => {
+                self.inner.stats.deduplicated();
+                return Ok(());
+            }
+            // Under the CID but pinned as another: left by a failed write whose cleanup failed. Replaced.
+            Some(_) => self.delete(&root).await?,
+            None => {}
         }
         let key = root.to_string();
-        let sent = if self.uploads_cars() {
+        let sent = if self.uploads_car(&root) {
             let car = spool.with_extension("car");
-            let _car_file = SpoolFile(car.clone());
-            let (from, to, profile) = (spool.to_path_buf(), car.clone(), self.inner.profile);
-            let car_len = tokio::task::spawn_blocking(move || upload::write_car(&from, &to, profile, root, &nodes))
+            let _car_file = self.spool_file(car.clone());
+            let (from, to) = (spool.to_path_buf(), car.clone());
+            let car_len = tokio::task::spawn_blocking(move || upload::write_car(&from, &to, root, &nodes))
                 .await
                 .map_err(|e| ContentError::Io(std::io::Error::other(e)))??;
             self.upload_file(&car, car_len, &key, true).await?;
@@ -277,7 +303,7 @@ impl RemoteStore {
         };
         if self.inner.flavor == Flavor::Filebase {
             let reported = self.head(&root).await?.and_then(|(_, cid)| cid).unwrap_or_default();
-            if reported.parse::<Cid>().ok() != Some(root) {
+            if !self.reports(&root, Some(&reported)) {
                 self.inner.stats.cid_mismatch();
                 tracing::error!(expected = %root, %reported, "the content backend reported another CID; the write fails");
                 // Nothing of the failed write may stay under this key: a later write would take it as stored.
@@ -290,12 +316,40 @@ impl RemoteStore {
     }
 }
 
-/// A spool file, removed when dropped (a finished, failed or cancelled write leaves nothing).
-struct SpoolFile(PathBuf);
+/// A writer's place in line for one CID; the last one out (finished or cancelled) removes the CID's entry.
+struct Turn<'a> {
+    inner: &'a Inner,
+    cid: Cid,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Turn<'a> {
+    fn take(inner: &'a Inner, cid: Cid) -> Self {
+        let mut turns = inner.turns.lock().unwrap_or_else(|p| p.into_inner());
+        Turn { inner, cid, lock: Arc::clone(turns.entry(cid).or_default()) }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut turns = self.inner.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this writer hold it: nobody waits, the entry goes.
+        if Arc::strong_count(&self.lock) == 2 {
+            turns.remove(&self.cid);
+        }
+    }
+}
+
+/// A spool file in use, removed when dropped (a finished, failed or cancelled write leaves nothing).
+struct SpoolFile {
+    path: PathBuf,
+    active: Arc<Mutex<HashSet<PathBuf>>>,
+}
 
 impl Drop for SpoolFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.path);
     }
 }
 
@@ -324,7 +378,7 @@ impl ContentWriter for SpoolWriter {
         let mut file = self.file.take().ok_or_else(finished)?;
         file.flush().await?;
         drop(file);
-        self.store.keep(&self.spool.0, self.len, root, nodes).await
+        self.store.keep(&self.spool.path, self.len, root, nodes).await
     }
 
     async fn abort(self: Box<Self>) {}
@@ -343,10 +397,11 @@ fn range_total(content_range: Option<&str>) -> Option<u64> {
 impl ContentStore for RemoteStore {
     async fn writer(&self) -> Result<Box<dyn ContentWriter>, ContentError> {
         let path = self.inner.spool_dir.join(format!("{:032x}", rand::random::<u128>()));
+        let spool = self.spool_file(path.clone());
         let file = tokio::fs::File::create(&path).await?;
         Ok(Box::new(SpoolWriter {
             store: self.clone(),
-            spool: SpoolFile(path),
+            spool,
             file: Some(tokio::io::BufWriter::with_capacity(256 * 1024, file)),
             len: 0,
         }))
@@ -389,10 +444,20 @@ impl ContentStore for RemoteStore {
         // The SDK's body is not `Sync`: a task pumps it into a channel, ending when the reader goes away.
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, ContentError>>(4);
         let mut body = out.body;
+        let stall = self.inner.call_timeout;
         tokio::spawn(async move {
             let mut left = want;
             loop {
-                let next = match body.try_next().await {
+                let chunk = tokio::select! {
+                    // The reader went away: stop reading from the backend.
+                    () = tx.closed() => return,
+                    chunk = tokio::time::timeout(stall, body.try_next()) => chunk,
+                };
+                let Ok(chunk) = chunk else {
+                    let _ = tx.send(Err(unavailable("the content backend stopped sending".into()))).await;
+                    return;
+                };
+                let next = match chunk {
                     Ok(Some(chunk)) if chunk.len() as u64 <= left => {
                         left -= chunk.len() as u64;
                         Ok(chunk)
@@ -416,7 +481,9 @@ impl ContentStore for RemoteStore {
 
     async fn delete(&self, cid: &Cid) -> Result<(), ContentError> {
         let (client, bucket, key) = (self.inner.client.clone(), self.inner.bucket.clone(), cid.to_string());
-        let delete = self.inner.backend.call("DeleteObject", true, self.inner.call_timeout, move || {
+        // Not retried: a DeleteObject that timed out may still run later, so the caller must treat it as failed
+        // (GC keeps the CID marked, and no writer can store it again until a later collection deletes it again).
+        let delete = self.inner.backend.call("DeleteObject", false, self.inner.call_timeout, move || {
             let delete = client.delete_object().bucket(bucket.clone()).key(key.clone()).send();
             async move { delete.await.map(|_| ()).map_err(RemoteError::from_sdk) }
         });

@@ -1,15 +1,18 @@
 //! Uploading a spooled file under its CID: one PutObject up to the part size, a multipart upload with parts in
 //! parallel above it; and the CAR of a DAG rebuilt from the spool, for backends that import CARs.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use s3ipfs_cid::car::CarWriter;
-use s3ipfs_cid::{Block, BlockKind, ChecksumSet, Cid, Importer, Profile};
+use s3ipfs_cid::cid::{DAG_PB, RAW};
+use s3ipfs_cid::{Block, Cid, pb};
 use s3ipfs_core::ContentError;
 
 use super::RemoteStore;
@@ -25,10 +28,16 @@ pub(super) fn transfer_timeout(base: Duration, bytes: u64) -> Duration {
     base + Duration::from_secs(bytes / MIN_THROUGHPUT)
 }
 
+/// A failed upload call: a 404 means the bucket is missing (a configuration error, not an outage).
 fn failed(err: CallError) -> ContentError {
     match err {
         CallError::Failed(err) => err,
-        other => ContentError::Unavailable { message: format!("unexpected answer: {other:?}"), retry_after: None },
+        CallError::NotFound => {
+            ContentError::Refused { operation: "upload", message: "the bucket does not exist".into() }
+        }
+        CallError::InvalidRange => {
+            ContentError::Refused { operation: "upload", message: "range not satisfiable".into() }
+        }
     }
 }
 
@@ -179,45 +188,69 @@ impl RemoteStore {
     }
 }
 
-/// Writes the CAR of the file in `spool` to `out`: the header naming `root`, the interior `nodes` parents first,
-/// then the leaves rebuilt from the spool in file order (so an importer can stream it). Checks that the rebuilt
-/// DAG has root `root`. Returns the CAR's length. Blocking: run it off the async workers.
-pub(super) fn write_car(
-    spool: &Path,
-    out: &Path,
-    profile: Profile,
-    root: Cid,
-    nodes: &[Block],
-) -> Result<u64, ContentError> {
+/// Writes the CAR of the file in `spool` to `out`: the header naming `root`, the interior `nodes` depth-first
+/// (parents before children, each once), then the leaves in file order, rebuilt from the spool as the nodes link
+/// them and each checked against its CID (so an importer can stream it). Returns the CAR's length. Blocking: run it
+/// off the async workers.
+pub(super) fn write_car(spool: &Path, out: &Path, root: Cid, nodes: &[Block]) -> Result<u64, ContentError> {
+    let index: HashMap<Cid, &Bytes> = nodes.iter().map(|node| (node.cid, &node.data)).collect();
     let mut car = CarWriter::new(BufWriter::new(std::fs::File::create(out)?), &[root])?;
-    for node in nodes.iter().rev() {
-        car.write_block(&node.cid, &node.data)?;
-    }
-    let mut importer = Importer::new(profile).with_checksums(ChecksumSet::NONE);
-    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(spool)?);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut leaf = |block: Block| match block.kind {
-        BlockKind::Leaf { .. } => car.write_block(&block.cid, &block.data),
-        BlockKind::Node => Ok(()),
-    };
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let mut written = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(cid) = stack.pop() {
+        if let Some(data) = index.get(&cid)
+            && written.insert(cid)
+        {
+            car.write_block(&cid, data)?;
+            stack.extend(children(&cid, data)?.into_iter().rev().map(|(child, _)| child));
         }
-        importer.write_all(&buf[..n], &mut leaf)?;
     }
-    let (last, summary) = importer.finish();
-    for block in last {
-        leaf(block)?;
+    let mut file = std::fs::File::open(spool)?;
+    let file_len = file.metadata()?.len();
+    let mut input = BufReader::with_capacity(1 << 20, &mut file);
+    let mut leaves = vec![(root, file_len)];
+    while let Some((cid, len)) = leaves.pop() {
+        match index.get(&cid) {
+            Some(data) => {
+                let (inline, links) = node_layout(&cid, data)?;
+                // Bytes a node holds itself come before its children's; they are in the node already.
+                std::io::copy(&mut (&mut input).take(inline), &mut std::io::sink())?;
+                leaves.extend(links.into_iter().rev());
+            }
+            None => {
+                let mut chunk = vec![0u8; usize::try_from(len).map_err(|_| std::io::Error::other("leaf too large"))?];
+                input.read_exact(&mut chunk)?;
+                let block = match cid.codec() {
+                    RAW => chunk,
+                    DAG_PB => pb::encode_leaf(&chunk),
+                    _ => return Err(rebuild_failed(&cid)),
+                };
+                if !cid.verifies(&block) {
+                    return Err(rebuild_failed(&cid));
+                }
+                car.write_block(&cid, &block)?;
+            }
+        }
     }
-    if summary.root != root {
-        return Err(ContentError::Io(std::io::Error::other(format!(
-            "the spooled bytes import to {}, not {root}",
-            summary.root
-        ))));
-    }
-    let mut file = car.finish()?;
-    file.flush()?;
-    Ok(file.get_ref().metadata()?.len())
+    let mut out = car.finish()?;
+    out.flush()?;
+    Ok(out.get_ref().metadata()?.len())
+}
+
+fn rebuild_failed(cid: &Cid) -> ContentError {
+    ContentError::Io(std::io::Error::other(format!("leaf {cid} cannot be rebuilt from the spooled bytes")))
+}
+
+/// The links of an interior node, with the file bytes under each.
+fn children(cid: &Cid, data: &[u8]) -> Result<Vec<(Cid, u64)>, ContentError> {
+    Ok(node_layout(cid, data)?.1)
+}
+
+/// The file bytes an interior node holds itself, and its links with the file bytes under each.
+fn node_layout(cid: &Cid, data: &[u8]) -> Result<(u64, Vec<(Cid, u64)>), ContentError> {
+    let malformed = |e: pb::PbError| ContentError::Io(std::io::Error::other(format!("node {cid}: {e}")));
+    let node = pb::decode_node(data).map_err(malformed)?;
+    let unixfs = pb::decode_unixfs(node.data.unwrap_or_default()).map_err(malformed)?;
+    let links = node.links.iter().zip(&unixfs.blocksizes).map(|(link, size)| (link.cid, *size)).collect();
+    Ok((unixfs.data.len() as u64, links))
 }

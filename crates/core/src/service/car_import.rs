@@ -27,38 +27,50 @@ pub(super) struct Unpacked {
     pub nodes: Vec<Block>,
 }
 
-fn invalid(err: impl std::fmt::Display) -> ServiceError {
-    ServiceError::InvalidArgument(format!("The CAR to import is invalid: {err}"))
+fn invalid(err: s3ipfs_cid::UnpackError) -> ServiceError {
+    match err {
+        s3ipfs_cid::UnpackError::TooLarge(max) => ServiceError::EntityTooLarge { max },
+        err => ServiceError::InvalidArgument(format!("The CAR to import is invalid: {err}")),
+    }
 }
 
-/// Streams the CAR in `body` into `writer` as the file it holds. Returns the file, and the checksums in `set` of
-/// the bytes received (what a client's checksum describes).
+/// File bytes passed out of the unpacker between two writes.
+const PULL: u64 = 1024 * 1024;
+
+/// Streams the CAR in `body` into `writer` as the file it holds, of at most `max_size` bytes. Returns the file,
+/// and the checksums in `set` of the bytes received (what a client's checksum describes). `failed` turns a failure
+/// of `body` into the request's error.
 pub(super) async fn unpack_body<S, E>(
     body: &mut S,
     set: ChecksumSet,
+    max_size: u64,
     writer: &mut Box<dyn ContentWriter>,
+    failed: impl Fn(E) -> ServiceError,
 ) -> Result<(Unpacked, Checksums), ServiceError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
-    E: std::fmt::Display,
 {
-    let mut unpacker = CarUnpacker::new(IMPORT_BUDGET);
+    let mut unpacker = CarUnpacker::new(IMPORT_BUDGET, max_size);
     let mut received = ChecksumHasher::new(set);
     let mut file = ChecksumHasher::new(set);
     let mut nodes = Vec::new();
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
+        let chunk = chunk.map_err(&failed)?;
         received.update(&chunk);
-        unpacker
-            .push(&chunk, &mut |piece| match piece {
+        unpacker.push(&chunk).map_err(invalid)?;
+        // A bounded amount at a time, written before the next: a small CAR can describe a huge file.
+        while unpacker
+            .pull(PULL, &mut |piece| match piece {
                 Piece::Bytes(b) => bytes.push(b),
                 Piece::Node(node) => nodes.push(node),
             })
-            .map_err(invalid)?;
-        for piece in bytes.drain(..) {
-            file.update(&piece);
-            writer.write(piece).await?;
+            .map_err(invalid)?
+        {
+            for piece in bytes.drain(..) {
+                file.update(&piece);
+                writer.write(piece).await?;
+            }
         }
     }
     let (root, size) = unpacker.finish().map_err(invalid)?;

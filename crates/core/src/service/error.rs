@@ -51,6 +51,12 @@ pub enum ServiceError {
     /// Complete listed parts out of ascending order.
     #[error("the list of parts was not in ascending order")]
     InvalidPartOrder,
+    /// The object is larger than allowed (a CAR describing a file over S3's size limits).
+    #[error("the object is larger than the maximum allowed size of {max} bytes")]
+    EntityTooLarge {
+        /// The largest size allowed.
+        max: u64,
+    },
     /// A part other than the last is below 5 MiB.
     #[error("part {number} is smaller than the minimum allowed size of 5 MiB")]
     EntityTooSmall {

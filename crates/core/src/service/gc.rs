@@ -84,33 +84,31 @@ impl Gateway {
                 // Nothing left, or only what failed already in this run.
                 return Ok(report);
             }
-            let mut deleted = Vec::with_capacity(batch.len());
             let todo: Vec<StoredContent> = batch.into_iter().filter(|c| !failed.contains(&c.cid)).collect();
             for content in &todo {
                 // A collector that lost its lease (it stalled for longer than the TTL) deletes nothing more.
                 if stop.load(Ordering::Relaxed) || !self.meta.acquire_lease(LEASE, holder, LEASE_TTL).await? {
-                    self.forget(&deleted, &mut report).await?;
                     return Ok(report);
                 }
+                // Each CID is forgotten as soon as its bytes are gone: a writer waiting to store it again waits for
+                // one deletion, not for the batch (a remote backend takes a round trip per deletion).
                 match self.delete_everywhere(&content.cid).await {
-                    Ok(()) => deleted.push(*content),
+                    Ok(()) => self.forget(std::slice::from_ref(content), &mut report).await?,
                     Err(_) => {
                         failed.insert(content.cid);
                         report.failed += 1;
                     }
                 }
             }
-            self.forget(&deleted, &mut report).await?;
         }
     }
 
     /// Deletes `cid` from the content store and, when parts are staged apart, from the staging store.
     async fn delete_everywhere(&self, cid: &s3ipfs_cid::Cid) -> Result<(), crate::ContentError> {
-        self.content.delete(cid).await?;
-        match &self.staging {
-            Some(staging) => staging.delete(cid).await,
-            None => Ok(()),
+        if let Some(staging) = &self.staging {
+            staging.delete(cid).await?;
         }
+        self.content.delete(cid).await
     }
 
     /// Forgets the rows of content whose bytes are deleted, and counts them.

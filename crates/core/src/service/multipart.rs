@@ -30,6 +30,8 @@ struct Joined {
 
 /// Smallest part S3 accepts, except the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The largest object a multipart upload may store (S3's limit).
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
@@ -293,7 +295,8 @@ impl Gateway {
                 etag: multipart_etag(&parts),
                 checksums,
                 composite_checksum,
-                part_sizes: parts.iter().map(|p| p.size).collect(),
+                // An imported CAR's parts are the CAR's, not the file's: the object is one part.
+                part_sizes: if import_car { Vec::new() } else { parts.iter().map(|p| p.size).collect() },
                 headers: upload.headers.clone(),
                 user_meta: upload.user_meta.clone(),
             };
@@ -330,7 +333,9 @@ impl Gateway {
                 .try_flatten(),
         );
         let set = ChecksumSet::MD5.with(Algorithm::Crc64Nvme);
-        let (file, _) = car_import::unpack_body(&mut body, set, &mut writer).await?;
+        // A failure reading a staged part is the gateway's (500), not the request's.
+        let (file, _) =
+            car_import::unpack_body(&mut body, set, MAX_OBJECT_SIZE, &mut writer, ServiceError::from).await?;
         let joined = Joined { writer, root: file.root, size: file.size, nodes: file.nodes };
         Ok((joined, file.checksums))
     }

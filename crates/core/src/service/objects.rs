@@ -17,6 +17,9 @@ use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
 use super::{Gateway, ServiceError, car_import, keep_node, stream_body};
 
+/// The largest object one PutObject may store (S3's limit); a CAR import may not describe a larger file.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
 /// Everything a PUT stores besides the bytes.
 #[derive(Debug, Clone, Default)]
 pub struct PutObject {
@@ -147,7 +150,9 @@ impl Gateway {
             checksums = checksums.with(Algorithm::Crc64Nvme);
         }
         let summary = if request.import_car {
-            let (summary, sent) = car_import::unpack_body(&mut body, checksums, &mut writer).await?;
+            let failed = |e: E| ServiceError::IncompleteBody(e.to_string());
+            let (summary, sent) =
+                car_import::unpack_body(&mut body, checksums, MAX_PUT_SIZE, &mut writer, failed).await?;
             // The client's checksums describe what it sent: the CAR.
             if let Err(refused) = verify(&sent) {
                 writer.abort().await;
