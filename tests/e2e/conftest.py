@@ -225,6 +225,8 @@ class Gateway:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         if self.standin:
             self.standin.stop()
         return code
@@ -276,14 +278,20 @@ class FilebaseStandIn:
         if self.proxy:
             self.proxy.close()
             self.proxy = None
+        if self in _STANDINS:
+            _STANDINS.remove(self)
         return self.gateway.stop()
 
     def client(self):
+        """A boto3 client of the stand-in itself (one, reused: each client holds its own connections)."""
         import boto3
         from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.gateway.endpoint, aws_access_key_id=STANDIN_KEY,
-                            aws_secret_access_key=STANDIN_SECRET, region_name="us-east-1",
-                            config=Config(retries={"max_attempts": 1}))
+        if getattr(self, "_client", None) is None or self._client_endpoint != self.gateway.endpoint:
+            self._client_endpoint = self.gateway.endpoint
+            self._client = boto3.client("s3", endpoint_url=self.gateway.endpoint, aws_access_key_id=STANDIN_KEY,
+                                        aws_secret_access_key=STANDIN_SECRET, region_name="us-east-1",
+                                        config=Config(retries={"max_attempts": 1}))
+        return self._client
 
     def gateway_env(self):
         """What a gateway needs to use this stand-in (through the proxy, when there is one) as Filebase."""
@@ -294,10 +302,11 @@ class FilebaseStandIn:
 
     def has(self, cid):
         """Whether the stand-in holds an object under `cid`."""
+        client = self.client()
         try:
-            self.client().head_object(Bucket=STANDIN_BUCKET, Key=cid)
+            client.head_object(Bucket=STANDIN_BUCKET, Key=cid)
             return True
-        except self.client().exceptions.ClientError as err:
+        except client.exceptions.ClientError as err:
             if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
                 return False
             raise

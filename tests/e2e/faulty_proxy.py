@@ -70,6 +70,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 left -= len(chunk)
             response = upstream.getresponse()
         except OSError:
+            upstream.close()
             self.send_response(502)
             self.send_header("Content-Length", "0")
             self.send_header("Connection", "close")

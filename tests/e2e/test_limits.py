@@ -26,11 +26,17 @@ def connect(gateway):
     return socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
 
 
+def readable(sock, timeout):
+    """Whether `sock` has data (or EOF) within `timeout` seconds; poll(2), so descriptors above 1023 work."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0.0, timeout) * 1000))
+
+
 def closed_by_server(sock, deadline):
     """Waits until the server closes `sock` (EOF or reset), or `deadline`; returns whether it did."""
     while time.time() < deadline:
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.time()))
-        if not ready:
+        if not readable(sock, deadline - time.time()):
             return False
         try:
             if sock.recv(65536) == b"":
@@ -330,7 +336,7 @@ def h2_gets(gateway, path, streams):
     sock.sendall(conn.data_to_send())
     events, deadline = [], time.time() + 1
     while time.time() < deadline:
-        ready, _, _ = select.select([sock], [], [], 0.1)
+        ready = readable(sock, 0.1)
         if ready:
             data = sock.recv(65536)
             if not data:

@@ -373,8 +373,11 @@ fn main() -> ExitCode {
     // Durable like the embedded store (fsync, synchronous commit), on the servers' core.
     let cluster = s3ipfs_meta::testing::Cluster::start(true, server_core());
     let rt = runtime();
-    // S3IPFS_BENCH_ONLY=listing skips the load rounds (a quick look at the listing figures alone).
-    let rounds = if std::env::var("S3IPFS_BENCH_ONLY").is_ok_and(|v| v == "listing") { 0 } else { ROUNDS };
+    // S3IPFS_BENCH_ONLY=listing skips the load rounds, =load the listing over a million keys;
+    // S3IPFS_BENCH_ROUNDS overrides the number of rounds.
+    let only = std::env::var("S3IPFS_BENCH_ONLY").unwrap_or_default();
+    let rounds = std::env::var("S3IPFS_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(ROUNDS);
+    let rounds = if only == "listing" { 0 } else { rounds };
     let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CASES.len()]; SERVERS.len()];
     let mut rss = [0f64; SERVERS.len()];
     for round in 0..rounds {
@@ -390,19 +393,21 @@ fn main() -> ExitCode {
             measure(&server).into_iter().enumerate().for_each(|(i, f)| figures[s][i].push(f));
             rss[s] = rss[s].max(server.peak_rss_mib());
         }
-        eprintln!("round {} of {ROUNDS} done", round + 1);
+        eprintln!("round {} of {rounds} done", round + 1);
     }
 
     if rounds > 0 {
-        report_load(&figures, rss);
+        report_load(&figures, rss, rounds);
     }
-    list_scale(&rt, &cluster);
+    if only != "load" {
+        list_scale(&rt, &cluster);
+    }
     ExitCode::SUCCESS
 }
 
-fn report_load(figures: &[Vec<Vec<f64>>], rss: [f64; SERVERS.len()]) {
+fn report_load(figures: &[Vec<Vec<f64>>], rss: [f64; SERVERS.len()], rounds: usize) {
     println!("S3 load over loopback, same load generator, same run; the servers (PostgreSQL, the Filebase stand-in)");
-    println!("on one core; medians of {ROUNDS} rounds; ratios are medians of the per-round ratios");
+    println!("on one core; medians of {rounds} rounds; ratios are medians of the per-round ratios");
     println!(
         "{:<11} {:>16} {:>16} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}",
         "case", SERVERS[0], SERVERS[1], SERVERS[2], SERVERS[3], "sqlite/ref", "pg/ref", "pg/sqlite", "fb/sqlite"
