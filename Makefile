@@ -82,7 +82,8 @@ REF_ROOT    ?= $(HOME)/.cache/s3ipfs-gateway/s3s-fs
 REF_SERVER  := $(REF_ROOT)/bin/s3s-fs
 REF_NODELAY := $(REF_ROOT)/nodelay.so
 
-## bench: CID engine vs sha256sum/md5sum, and S3 PUT/GET vs s3s-fs 0.17, each measured in the same run.
+## bench: CID engine vs sha256sum/md5sum, and S3 PUT/GET on the embedded store, PostgreSQL and the Filebase backend
+## (its stand-in on loopback) vs s3s-fs 0.17, each measured in the same run.
 bench: $(REF_SERVER) $(REF_NODELAY)
 	@command -v sha256sum >/dev/null && command -v md5sum >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; }
 	$(CARGO) bench --ignore-rust-version -p s3ipfs-cid --bench throughput

@@ -225,8 +225,6 @@ class Gateway:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
         if self.standin:
             self.standin.stop()
         return code
@@ -280,7 +278,10 @@ class FilebaseStandIn:
             self.proxy = None
         if self in _STANDINS:
             _STANDINS.remove(self)
-        return self.gateway.stop()
+        code = self.gateway.stop()
+        # Nobody reads a stand-in's output: its pipe is closed, not left open for the rest of the session.
+        self.gateway.proc.stdout.close()
+        return code
 
     def client(self):
         """A boto3 client of the stand-in itself (one, reused: each client holds its own connections)."""

@@ -156,6 +156,18 @@ async fn large_objects_go_up_in_parallel_parts_and_read_back_by_range() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_file_repeating_its_blocks_goes_up_as_a_car_the_standin_imports() {
+    let standin = standin();
+    let spool = tempfile::tempdir().expect("spool");
+    let store = remote(settings(Flavor::Filebase, &standin.endpoint, spool.path())).await;
+    // 7 distinct MiB repeated: leaves and whole subtrees recur far apart, after an importer's memory let them go.
+    let block: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    let data: Vec<u8> = (0..60).flat_map(|i| [&block[i % 7..], &block[..i % 7]].concat()).collect();
+    let cid = suite::store_bytes_as(&store, Profile::KUBO_V1, &data).await;
+    assert!(suite::read_all(&store, &cid, 0..data.len() as u64).await.expect("read") == data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writers_of_one_cid_upload_it_once() {
     let standin = standin();
     let spool = tempfile::tempdir().expect("spool");

@@ -1,7 +1,7 @@
 //! Uploading a spooled file under its CID: one PutObject up to the part size, a multipart upload with parts in
 //! parallel above it; and the CAR of a DAG rebuilt from the spool, for backends that import CARs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -188,34 +188,26 @@ impl RemoteStore {
     }
 }
 
-/// Writes the CAR of the file in `spool` to `out`: the header naming `root`, the interior `nodes` depth-first
-/// (parents before children, each once), then the leaves in file order, rebuilt from the spool as the nodes link
-/// them and each checked against its CID (so an importer can stream it). Returns the CAR's length. Blocking: run it
-/// off the async workers.
+/// Writes the CAR of the file in `spool` to `out`: the header naming `root`, then the DAG depth-first, parents
+/// before children, as an importer reads it: interior nodes from `nodes`, leaves rebuilt from the spool as the nodes
+/// link them (file order) and each checked against its CID. A subtree the file repeats is written again where it
+/// recurs, so an importer never needs a block it saw earlier. Returns the CAR's length. Blocking: run it off the
+/// async workers.
 pub(super) fn write_car(spool: &Path, out: &Path, root: Cid, nodes: &[Block]) -> Result<u64, ContentError> {
     let index: HashMap<Cid, &Bytes> = nodes.iter().map(|node| (node.cid, &node.data)).collect();
     let mut car = CarWriter::new(BufWriter::new(std::fs::File::create(out)?), &[root])?;
-    let mut written = HashSet::new();
-    let mut stack = vec![root];
-    while let Some(cid) = stack.pop() {
-        if let Some(data) = index.get(&cid)
-            && written.insert(cid)
-        {
-            car.write_block(&cid, data)?;
-            stack.extend(children(&cid, data)?.into_iter().rev().map(|(child, _)| child));
-        }
-    }
     let mut file = std::fs::File::open(spool)?;
     let file_len = file.metadata()?.len();
     let mut input = BufReader::with_capacity(1 << 20, &mut file);
-    let mut leaves = vec![(root, file_len)];
-    while let Some((cid, len)) = leaves.pop() {
+    let mut stack = vec![(root, file_len)];
+    while let Some((cid, len)) = stack.pop() {
         match index.get(&cid) {
             Some(data) => {
+                car.write_block(&cid, data)?;
                 let (inline, links) = node_layout(&cid, data)?;
                 // Bytes a node holds itself come before its children's; they are in the node already.
                 std::io::copy(&mut (&mut input).take(inline), &mut std::io::sink())?;
-                leaves.extend(links.into_iter().rev());
+                stack.extend(links.into_iter().rev());
             }
             None => {
                 let mut chunk = vec![0u8; usize::try_from(len).map_err(|_| std::io::Error::other("leaf too large"))?];
@@ -239,11 +231,6 @@ pub(super) fn write_car(spool: &Path, out: &Path, root: Cid, nodes: &[Block]) ->
 
 fn rebuild_failed(cid: &Cid) -> ContentError {
     ContentError::Io(std::io::Error::other(format!("leaf {cid} cannot be rebuilt from the spooled bytes")))
-}
-
-/// The links of an interior node, with the file bytes under each.
-fn children(cid: &Cid, data: &[u8]) -> Result<Vec<(Cid, u64)>, ContentError> {
-    Ok(node_layout(cid, data)?.1)
 }
 
 /// The file bytes an interior node holds itself, and its links with the file bytes under each.
