@@ -89,22 +89,33 @@ fn import_into(importer: &mut s3ipfs_cid::Importer, data: &[u8], nodes: &mut Vec
     });
 }
 
-/// Streams a request body into the importer (CID, checksums) and the content writer, keeping interior nodes.
-async fn stream_body<S, E>(
+/// An imported body: its summary, the DAG's interior nodes, and the content writer holding its bytes.
+type Imported = (s3ipfs_cid::ImportSummary, Vec<s3ipfs_cid::Block>, Box<dyn crate::content::ContentWriter>);
+
+/// Streams a request body into `importer` (CID, checksums) and `writer`, then lets `verify` see the checksums: a
+/// refused body aborts the writer (one dropped on a failed body cleans up after itself).
+async fn import_body<S, E>(
     body: &mut S,
-    importer: &mut s3ipfs_cid::Importer,
-    writer: &mut Box<dyn crate::content::ContentWriter>,
-    nodes: &mut Vec<s3ipfs_cid::Block>,
-) -> Result<(), ServiceError>
+    mut importer: s3ipfs_cid::Importer,
+    mut writer: Box<dyn crate::content::ContentWriter>,
+    verify: impl FnOnce(&s3ipfs_cid::Checksums) -> Result<(), ServiceError>,
+) -> Result<Imported, ServiceError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
     use futures::StreamExt as _;
+    let mut nodes = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| ServiceError::IncompleteBody(e.to_string()))?;
-        import_into(importer, &chunk, nodes);
+        import_into(&mut importer, &chunk, &mut nodes);
         writer.write(chunk).await?;
     }
-    Ok(())
+    let (last, summary) = importer.finish();
+    last.into_iter().for_each(|b| keep_node(&mut nodes, b));
+    if let Err(refused) = verify(&summary.checksums) {
+        writer.abort().await;
+        return Err(refused);
+    }
+    Ok((summary, nodes, writer))
 }

@@ -18,7 +18,7 @@ use crate::names::{BucketName, ObjectKey, UserId};
 
 use super::multipart_checksum::{CompleteClaims, CompletedPart, check_part, object_checksum, part_checksums};
 use super::objects::new_version;
-use super::{Gateway, Located, ServiceError, car_import, import_into, keep_node, stream_body};
+use super::{Gateway, Located, ServiceError, car_import, import_body, import_into, keep_node};
 
 /// A joined object before it is kept: its writer, root CID, size and interior nodes.
 struct Joined {
@@ -164,16 +164,9 @@ impl Gateway {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let mut writer = self.parts().writer().await?;
-        let mut importer = Importer::new(self.profile).with_checksums(checksums).keep_leaves();
-        let mut nodes = Vec::new();
-        stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
-        let (last, summary) = importer.finish();
-        last.into_iter().for_each(|b| keep_node(&mut nodes, b));
-        if let Err(refused) = verify(&summary.checksums) {
-            writer.abort().await;
-            return Err(refused);
-        }
+        let writer = self.parts().writer().await?;
+        let importer = Importer::new(self.profile).with_checksums(checksums).keep_leaves();
+        let (summary, nodes, writer) = import_body(&mut body, importer, writer, verify).await?;
         let claim = self.keep(writer, summary.root, summary.size, nodes).await?;
         let part = UploadPart {
             number,

@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::names::{BucketName, ObjectKey, UserId, VersionId};
 
-use super::{Gateway, ServiceError, car_import, keep_node, stream_body};
+use super::{Gateway, ServiceError, car_import, import_body};
 
 /// The largest object one PutObject may store (S3's limit); a CAR import may not describe a larger file.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -149,7 +149,7 @@ impl Gateway {
             // S3's default: an object uploaded without a checksum gets a CRC64NVME.
             checksums = checksums.with(Algorithm::Crc64Nvme);
         }
-        let summary = if request.import_car {
+        let (summary, writer) = if request.import_car {
             let failed = |e: E| ServiceError::IncompleteBody(e.to_string());
             let (summary, sent) =
                 car_import::unpack_body(&mut body, checksums, MAX_PUT_SIZE, &mut writer, failed).await?;
@@ -158,18 +158,13 @@ impl Gateway {
                 writer.abort().await;
                 return Err(refused);
             }
-            summary
+            (summary, writer)
         } else {
-            let mut importer = Importer::new(self.profile).with_checksums(checksums);
-            let mut nodes = Vec::new();
-            stream_body(&mut body, &mut importer, &mut writer, &mut nodes).await?;
-            let (last, summary) = importer.finish();
-            last.into_iter().for_each(|b| keep_node(&mut nodes, b));
-            if let Err(refused) = verify(&summary.checksums) {
-                writer.abort().await;
-                return Err(refused);
-            }
-            car_import::Unpacked { root: summary.root, size: summary.size, checksums: summary.checksums, nodes }
+            let importer = Importer::new(self.profile).with_checksums(checksums);
+            let (summary, nodes, writer) = import_body(&mut body, importer, writer, verify).await?;
+            let unpacked =
+                car_import::Unpacked { root: summary.root, size: summary.size, checksums: summary.checksums, nodes };
+            (unpacked, writer)
         };
         let claim = self.keep(writer, summary.root, summary.size, summary.nodes).await?;
         let meta = ObjectMeta {
