@@ -329,3 +329,27 @@ def test_a_5_gib_multipart_upload_through_aws_cli_crosses_once_in_bounded_memory
         # Gigabytes: the source, the staged parts.
         big.unlink(missing_ok=True)
         shutil.rmtree(gw.data_dir, ignore_errors=True)
+
+
+def test_two_replicas_writing_the_same_new_bytes_at_once_both_commit_readable_content(standin, tmp_path):
+    from conftest import fresh_database_url
+    url = fresh_database_url()
+    env = {**standin.gateway_env()}
+    one = Gateway(tmp_path / "one", env=env, database_url=url)
+    two = Gateway(tmp_path / "two", env=env, database_url=url)
+    try:
+        s3(one).create_bucket(Bucket="shared")
+        body = os.urandom(2_000_000)
+        clients = [s3(one), s3(two)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            outs = list(pool.map(lambda i: clients[i % 2].put_object(Bucket="shared", Key=f"k{i}", Body=body),
+                                 range(8)))
+        cids = {o["ResponseMetadata"]["HTTPHeaders"]["x-amz-meta-cid"] for o in outs}
+        assert len(cids) == 1
+        (cid,) = cids
+        assert standin.client().head_object(Bucket="pins", Key=cid)["Metadata"]["cid"] == cid
+        for i in range(8):
+            assert clients[(i + 1) % 2].get_object(Bucket="shared", Key=f"k{i}")["Body"].read() == body
+    finally:
+        one.stop()
+        two.stop()
