@@ -84,6 +84,12 @@ pub trait ContentStore: Send + Sync + 'static {
     async fn writer(&self) -> Result<Box<dyn ContentWriter>, ContentError>;
     /// Bytes `range` of the content `cid`.
     async fn read(&self, cid: &Cid, range: Range<u64>) -> Result<ByteStream, ContentError>;
+    /// [`read`](Self::read) of content whose whole size the caller knows (an object's GET): a cache decides by the
+    /// size what to keep. The size must be the content's.
+    async fn read_sized(&self, cid: &Cid, size: u64, range: Range<u64>) -> Result<ByteStream, ContentError> {
+        let _ = size;
+        self.read(cid, range).await
+    }
     /// The size of the content `cid`, or `None` if it is not stored.
     async fn size(&self, cid: &Cid) -> Result<Option<u64>, ContentError>;
     /// Removes the content `cid` (garbage collection only); removing absent content is not an error.

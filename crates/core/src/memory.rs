@@ -277,6 +277,10 @@ impl MetaStore for MemoryMeta {
         Ok(self.lock()?.keys.get(id).cloned())
     }
 
+    async fn remove_access_key(&self, id: &str) -> Result<bool, MetaError> {
+        Ok(self.lock()?.keys.remove(id).is_some())
+    }
+
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), MetaError> {
         let mut s = self.lock()?;
         if let Some(existing) = s.buckets.get(&bucket.name) {

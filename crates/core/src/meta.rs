@@ -215,6 +215,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn add_access_key(&self, key: &AccessKey) -> Result<(), MetaError>;
     /// The access key with this id.
     async fn access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError>;
+    /// Revokes the access key `id`: it signs nothing from now on. `false` if there was no such key.
+    async fn remove_access_key(&self, id: &str) -> Result<bool, MetaError>;
 
     /// Creates a bucket; `BucketExists` if the name is taken.
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), MetaError>;

@@ -411,6 +411,14 @@ impl MetaStore for SqliteMeta {
         .await
     }
 
+    async fn remove_access_key(&self, id: &str) -> Result<bool, MetaError> {
+        let id = id.to_owned();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM access_keys WHERE id = ?1", params![id]).map(|n| n > 0).map_err(backend)
+        })
+        .await
+    }
+
     async fn access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError> {
         let id = id.to_owned();
         self.read(move |conn| {

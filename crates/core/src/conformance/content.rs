@@ -43,6 +43,17 @@ pub async fn read_all(
     Ok(chunks.concat())
 }
 
+/// Reads `range` of `cid`, whose size is `size`, into memory (an object's GET).
+pub async fn read_all_sized(
+    store: &dyn ContentStore,
+    cid: &Cid,
+    size: u64,
+    range: std::ops::Range<u64>,
+) -> Result<Vec<u8>, ContentError> {
+    let chunks: Vec<Bytes> = store.read_sized(cid, size, range).await?.try_collect().await?;
+    Ok(chunks.concat())
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -60,6 +71,31 @@ pub async fn content_reads_back_whole_and_by_range(store: &dyn ContentStore, pro
     let empty = store_bytes_as(store, profile, b"").await;
     assert_eq!(store.size(&empty).await.expect("size"), Some(0));
     assert_eq!(read_all(store, &empty, 0..0).await.expect("read"), Vec::<u8>::new());
+}
+
+/// Reads of known size return what plain reads do, the first time and again (a cache may serve the second), and
+/// nothing once the content is deleted.
+pub async fn sized_reads_match_plain_reads(store: &dyn ContentStore, profile: Profile) {
+    for len in [0usize, 4096, 600_000, 2_500_000] {
+        let data: Vec<u8> = pattern(len).into_iter().map(|b| b ^ 0x5a).collect();
+        let cid = store_bytes_as(store, profile, &data).await;
+        let size = len as u64;
+        for _ in 0..2 {
+            assert!(read_all_sized(store, &cid, size, 0..size).await.expect("whole") == data, "{len} bytes whole");
+            if len > 10 {
+                assert_eq!(read_all_sized(store, &cid, size, 3..10).await.expect("range"), data[3..10]);
+                let tail = size - 5..size;
+                assert_eq!(read_all_sized(store, &cid, size, tail).await.expect("tail"), data[len - 5..]);
+                assert_eq!(read_all(store, &cid, 1..4).await.expect("plain range"), data[1..4]);
+            }
+            assert!(matches!(read_all_sized(store, &cid, size, 0..size + 1).await, Err(ContentError::Range { .. })));
+        }
+        store.delete(&cid).await.expect("delete");
+        assert!(
+            matches!(read_all_sized(store, &cid, size, 0..size).await, Err(ContentError::NotFound(_))) || len == 0,
+            "deleted content of {len} bytes is not served"
+        );
+    }
 }
 
 /// Identical content stores under one CID; deleting it removes it; deleting again is fine.
@@ -99,5 +135,6 @@ pub async fn run_all(store: &dyn ContentStore) {
 pub async fn run_all_as(store: &dyn ContentStore, profile: Profile) {
     content_reads_back_whole_and_by_range(store, profile).await;
     identical_content_is_stored_once_and_deletable(store, profile).await;
+    sized_reads_match_plain_reads(store, profile).await;
     unfinished_writes_leave_nothing(store, profile).await;
 }

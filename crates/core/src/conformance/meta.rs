@@ -112,8 +112,11 @@ pub async fn users_and_access_keys(store: &dyn MetaStore) {
     let key = AccessKey { id: "AKTESTKEY00000000001".into(), secret: "s".repeat(40), user: alice.id };
     store.add_access_key(&key).await.expect("add key");
     assert_eq!(store.add_access_key(&key).await, Err(MetaError::KeyExists));
-    assert_eq!(store.access_key(&key.id).await.expect("lookup"), Some(key));
+    assert_eq!(store.access_key(&key.id).await.expect("lookup"), Some(key.clone()));
     assert_eq!(store.access_key("AKUNKNOWN").await.expect("lookup"), None);
+    assert!(store.remove_access_key(&key.id).await.expect("revoke"));
+    assert_eq!(store.access_key(&key.id).await.expect("lookup after revoke"), None);
+    assert!(!store.remove_access_key(&key.id).await.expect("revoke again"));
 }
 
 /// Bucket names are global; each user lists only their own, in name order.

@@ -213,8 +213,9 @@ impl Gateway {
 
     /// Streams `range` of an object version's bytes.
     pub async fn read_object(&self, version: &ObjectVersion, range: Range<u64>) -> Result<ByteStream, ServiceError> {
-        let cid = version.meta().and_then(|m| m.cid).ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
-        Ok(self.content.read(&cid, range).await?)
+        let meta = version.meta().ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
+        let cid = meta.cid.ok_or(ServiceError::NoSuchKey { delete_marker: None })?;
+        Ok(self.content.read_sized(&cid, meta.size, range).await?)
     }
 
     /// Deletes `key` (appending a delete marker when versioning is on) or, with `version_id`, removes that version.

@@ -583,6 +583,11 @@ impl MetaStore for PgMeta {
         }
     }
 
+    async fn remove_access_key(&self, id: &str) -> Result<bool, MetaError> {
+        let client = self.pool.get().await.map_err(Failure::from)?;
+        Ok(execute(&client, "DELETE FROM access_keys WHERE id = $1", &[&id]).await? > 0)
+    }
+
     async fn access_key(&self, id: &str) -> Result<Option<AccessKey>, MetaError> {
         let client = self.pool.get().await.map_err(Failure::from)?;
         let row = query_opt(&client, "SELECT secret, user_id FROM access_keys WHERE id = $1", &[&id]).await?;
