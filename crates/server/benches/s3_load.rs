@@ -211,6 +211,11 @@ impl Server {
 
     /// The gateway on the Filebase content backend, against a stand-in of its own (started here, bucket `pins`).
     fn on_filebase(name: &'static str, dir: &Path) -> Self {
+        Self::on_filebase_with(name, dir, None, &[])
+    }
+
+    /// [`on_filebase`](Self::on_filebase) with metadata in PostgreSQL at `database` and more settings.
+    fn on_filebase_with(name: &'static str, dir: &Path, database: Option<&str>, more: &[(&str, &str)]) -> Self {
         let standin = Self::gateway_with("stand-in", &dir.join("standin"), None, &[("S3IPFS_CID_PROFILE", "kubo-v0")]);
         wait_for(&standin.host);
         let (status, _) = Conn::open(&standin.host).call("PUT", "/pins", &[]);
@@ -225,7 +230,8 @@ impl Server {
             // The gateway's cost is measured, not Filebase's documented limit of 100 requests a second.
             ("S3IPFS_CONTENT_REQUESTS_PER_SECOND", "1000000"),
         ];
-        let mut server = Self::gateway_with(name, &dir.join("gateway"), None, &settings);
+        let settings: Vec<(&str, &str)> = settings.iter().chain(more).copied().collect();
+        let mut server = Self::gateway_with(name, &dir.join("gateway"), database, &settings);
         server.standin = Some(Box::new(standin));
         server
     }
@@ -373,11 +379,11 @@ fn main() -> ExitCode {
     // Durable like the embedded store (fsync, synchronous commit), on the servers' core.
     let cluster = s3ipfs_meta::testing::Cluster::start(true, server_core());
     let rt = runtime();
-    // S3IPFS_BENCH_ONLY=listing skips the load rounds, =load the listing over a million keys;
+    // S3IPFS_BENCH_ONLY=load, =cache or =listing runs only that part;
     // S3IPFS_BENCH_ROUNDS overrides the number of rounds.
     let only = std::env::var("S3IPFS_BENCH_ONLY").unwrap_or_default();
     let rounds = std::env::var("S3IPFS_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(ROUNDS);
-    let rounds = if only == "listing" { 0 } else { rounds };
+    let rounds = if only.is_empty() || only == "load" { rounds } else { 0 };
     let mut figures: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); CASES.len()]; SERVERS.len()];
     let mut rss = [0f64; SERVERS.len()];
     for round in 0..rounds {
@@ -399,7 +405,10 @@ fn main() -> ExitCode {
     if rounds > 0 {
         report_load(&figures, rss, rounds);
     }
-    if only != "load" {
+    if only.is_empty() || only == "cache" {
+        cache_bench(&rt, &cluster);
+    }
+    if only.is_empty() || only == "listing" {
         list_scale(&rt, &cluster);
     }
     ExitCode::SUCCESS
@@ -458,4 +467,124 @@ fn list_scale(rt: &tokio::runtime::Runtime, cluster: &s3ipfs_meta::testing::Clus
     let plan = rt.block_on(s3ipfs_meta::testing::explain_listing(&database, "big"));
     println!("PostgreSQL plan of a listing page:\n{plan}");
     println!("index scan: {}", if plan.contains("Index") { "yes" } else { "NO" });
+}
+
+/// A throwaway Redis (tests/services/redis-server.sh) on the servers' core; gone when dropped.
+struct RedisServer {
+    url: String,
+    child: std::process::Child,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/services/redis-server.sh");
+        let mut child = server_command("bash")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start redis");
+        let mut url = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut url)
+            .expect("redis url");
+        assert!(url.starts_with("redis://"), "Redis did not start");
+        RedisServer { url: url.trim().to_owned(), child }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// GET of one hot object, `ops` times over `conns` connections from `path`: ops/s, or MB/s with `size`.
+fn hot_gets(host: &str, path: &'static str, conns: usize, ops: usize, size: Option<usize>) -> f64 {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..conns)
+        .map(|w| {
+            let host = host.to_owned();
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(&host);
+                for _ in (w..ops).step_by(conns) {
+                    assert_eq!(conn.call("GET", path, &[]).0, 200, "GET {path} on {host}");
+                }
+            })
+        })
+        .collect();
+    workers.into_iter().for_each(|w| w.join().expect("worker"));
+    let took = started.elapsed().as_secs_f64();
+    size.map_or(ops as f64 / took, |size| (ops * size) as f64 / 1e6 / took)
+}
+
+/// The caches: GET of a hot 4 KiB object on PostgreSQL with the Filebase stand-in, with the caches on Redis and
+/// off, against the embedded store (its default caches); GET of a hot 10 MiB object from the disk cache against the
+/// same object read from the stand-in directly.
+fn cache_bench(rt: &tokio::runtime::Runtime, cluster: &s3ipfs_meta::testing::Cluster) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let redis = RedisServer::start();
+    let body = |size: usize| -> Vec<u8> { (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect() };
+    let (small, large) = (body(4096), body(10 << 20));
+    let mut hot = Vec::new();
+    let cases = [
+        ("embedded", 0),
+        ("pg+filebase, cache off", 1),
+        ("pg+filebase, cache on redis", 2),
+        ("pg+filebase, redis, reuse 10 ms", 3),
+    ];
+    for (name, setup) in cases {
+        let database = rt.block_on(s3ipfs_meta::testing::create_database(cluster.url()));
+        let server = match setup {
+            0 => Server::gateway("s3ipfs/sqlite", &dir.path().join("embedded"), None),
+            1 => Server::on_filebase_with(
+                "s3ipfs/pg+fb",
+                &dir.path().join("off"),
+                Some(&database),
+                &[("S3IPFS_CACHE_BACKEND", "off")],
+            ),
+            2 => Server::on_filebase_with(
+                "s3ipfs/pg+fb+redis",
+                &dir.path().join("redis"),
+                Some(&database),
+                &[("REDIS_URL", redis.url.as_str())],
+            ),
+            _ => Server::on_filebase_with(
+                "s3ipfs/pg+fb+redis+reuse",
+                &dir.path().join("reuse"),
+                Some(&database),
+                &[("REDIS_URL", redis.url.as_str()), ("S3IPFS_CACHE_HEAD_TOKEN_REUSE_MS", "10")],
+            ),
+        };
+        wait_for(&server.host);
+        let mut conn = Conn::open(&server.host);
+        assert_eq!(conn.call("PUT", "/bench", &[]).0, 200);
+        assert_eq!(conn.call("PUT", "/bench/hot", &small).0, 200);
+        assert_eq!(conn.call("PUT", "/bench/large", &large).0, 200);
+        hot_gets(&server.host, "/bench/hot", 16, 500, None);
+        let ops = hot_gets(&server.host, "/bench/hot", 16, 6000, None);
+        println!("GET hot 4 KiB, {name:<28} {ops:>10.1} ops/s  (6000 ops, 16 conns)");
+        hot.push(ops);
+        if setup == 2 {
+            hot_gets(&server.host, "/bench/large", 4, 4, None);
+            let cached = hot_gets(&server.host, "/bench/large", 4, 40, Some(10 << 20));
+            let standin = server.standin.as_ref().expect("stand-in");
+            let mut direct = Conn::open(&standin.host);
+            assert_eq!(direct.call("PUT", "/pins/direct", &large).0, 200);
+            let straight = hot_gets(&standin.host, "/pins/direct", 4, 40, Some(10 << 20));
+            println!(
+                "GET hot 10 MiB, disk cache {cached:>10.1} MB/s, the stand-in directly {straight:>10.1} MB/s, ratio {:.2}",
+                cached / straight
+            );
+            println!("peak RSS with the caches on Redis {:.1} MiB", server.peak_rss_mib());
+        }
+    }
+    println!(
+        "hot 4 KiB GET: cached/uncached {:.2} (need >= 2), cached/embedded {:.2} (need >= 0.90); with 10 ms token \
+         reuse {:.2} and {:.2}",
+        hot[2] / hot[1],
+        hot[2] / hot[0],
+        hot[3] / hot[1],
+        hot[3] / hot[0]
+    );
 }

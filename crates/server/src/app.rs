@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use s3ipfs_s3::{ApiOptions, FrontOptions, S3Front, build_service};
 use tokio::net::TcpListener;
 
+use crate::caches::Caches;
 use crate::config::{Config, ConfigError};
 use crate::conn::{self, ConnLimits};
 use crate::jobs::{Jobs, StopSignal, heartbeat_ttl};
@@ -49,6 +50,7 @@ pub struct Application {
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnLimits,
     jobs: Jobs,
+    caches: Caches,
     _lock: Option<DataDirLock>,
     /// What this start did about the root user.
     pub root: RootUser,
@@ -61,8 +63,9 @@ impl Application {
         let started = SystemTime::now();
         let embedded = config.meta.postgres().is_none();
         let lock = if embedded { Some(stores::lock_data_dir(&config.server.data_dir)?) } else { None };
-        let meta = stores::open_meta(config, config.meta.migrate).await?;
-        let content = stores::open_content(config).await?;
+        let mut caches = Caches::connect(config).await?;
+        let meta = caches.meta(config, stores::open_meta(config, config.meta.migrate).await?, embedded);
+        let content = caches.content(config, stores::open_content(config).await?)?;
         meta.heartbeat(heartbeat_ttl(&config.jobs)).await?;
         if embedded {
             // Only the lock holder may do this: no other process's upload is in flight.
@@ -98,7 +101,7 @@ impl Application {
         let tmp_idle = (stall_timeout * 10).max(Duration::from_secs(300));
         let stop = Arc::new(StopSignal::default());
         let jobs = Jobs { gateway, meta, content, config: config.jobs.clone(), tmp_idle, stop };
-        Ok(Application { listener, front, tls, limits, jobs, _lock: lock, root })
+        Ok(Application { listener, front, tls, limits, jobs, caches, _lock: lock, root })
     }
 
     /// The bound address (useful with port 0).
@@ -125,6 +128,7 @@ impl Application {
                 abort.abort();
             }
         }
+        self.caches.log_counts();
     }
 }
 

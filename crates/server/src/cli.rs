@@ -68,6 +68,11 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Revoke an access key: it signs nothing from now on, on every replica.
+    RevokeKey {
+        /// The access key id.
+        access_key: String,
+    },
 }
 
 /// Arguments of `s3ipfs cid`.
@@ -219,9 +224,48 @@ pub struct Settings {
     /// content.breaker_open_secs: before the breaker probes again [default: 5].
     #[arg(long = "content-breaker-open-secs", env = "S3IPFS_CONTENT_BREAKER_OPEN_SECS", global = true)]
     pub content_breaker_open_secs: Option<u64>,
-    /// cache.backend [default: none].
+    /// cache.backend: off, memory or redis [default: redis when REDIS_URL is set, memory otherwise].
     #[arg(long = "cache-backend", env = "S3IPFS_CACHE_BACKEND", global = true)]
     pub cache_backend: Option<CacheBackend>,
+    /// cache.redis_url: Redis for the shared cache.
+    #[arg(long = "redis-url", env = "REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<String>,
+    /// cache.redis_prefix: prepended to every Redis key [default: s3ipfs:].
+    #[arg(long = "redis-prefix", env = "S3IPFS_REDIS_PREFIX", global = true)]
+    pub redis_prefix: Option<String>,
+    /// cache.redis_timeout_ms: one Redis command [default: 100].
+    #[arg(long = "redis-timeout-ms", env = "S3IPFS_REDIS_TIMEOUT_MS", global = true)]
+    pub redis_timeout_ms: Option<u64>,
+    /// cache.redis_breaker_open_secs [default: 2].
+    #[arg(long = "redis-breaker-open-secs", env = "S3IPFS_REDIS_BREAKER_OPEN_SECS", global = true)]
+    pub redis_breaker_open_secs: Option<u64>,
+    /// cache.redis_seal_key: seals access keys' secrets in Redis (unset: keys are cached in process only).
+    #[arg(long = "redis-seal-key", env = "S3IPFS_REDIS_SEAL_KEY", hide_env_values = true, global = true)]
+    pub redis_seal_key: Option<String>,
+    /// cache.max_object_kib: objects cached in memory and Redis [default: 1024].
+    #[arg(long = "cache-max-object-kib", env = "S3IPFS_CACHE_MAX_OBJECT_KIB", global = true)]
+    pub cache_max_object_kib: Option<u64>,
+    /// cache.memory_mib: the in-process content cache [default: 256].
+    #[arg(long = "cache-memory-mib", env = "S3IPFS_CACHE_MEMORY_MIB", global = true)]
+    pub cache_memory_mib: Option<u64>,
+    /// cache.content_ttl_secs: an object's life in Redis [default: 86400].
+    #[arg(long = "cache-content-ttl-secs", env = "S3IPFS_CACHE_CONTENT_TTL_SECS", global = true)]
+    pub cache_content_ttl_secs: Option<u64>,
+    /// cache.disk_dir: the disk cache of a remote backend [default: DATA/cache].
+    #[arg(long = "cache-disk-dir", env = "S3IPFS_CACHE_DISK_DIR", global = true)]
+    pub cache_disk_dir: Option<PathBuf>,
+    /// cache.disk_mib: the disk cache's budget, 0 for none [default: 4096].
+    #[arg(long = "cache-disk-mib", env = "S3IPFS_CACHE_DISK_MIB", global = true)]
+    pub cache_disk_mib: Option<u64>,
+    /// cache.max_disk_object_mib: objects cached on disk [default: 256].
+    #[arg(long = "cache-max-disk-object-mib", env = "S3IPFS_CACHE_MAX_DISK_OBJECT_MIB", global = true)]
+    pub cache_max_disk_object_mib: Option<u64>,
+    /// cache.meta_ttl_secs: access keys and buckets in process [default: 5].
+    #[arg(long = "cache-meta-ttl-secs", env = "S3IPFS_CACHE_META_TTL_SECS", global = true)]
+    pub cache_meta_ttl_secs: Option<u64>,
+    /// cache.head_token_reuse_ms: 0 keeps read-after-write exact across replicas [default: 0].
+    #[arg(long = "cache-head-token-reuse-ms", env = "S3IPFS_CACHE_HEAD_TOKEN_REUSE_MS", global = true)]
+    pub cache_head_token_reuse_ms: Option<u64>,
     /// jobs.multipart_expiry_secs [default: 604800].
     #[arg(long, env = "S3IPFS_MULTIPART_EXPIRY_SECS", global = true)]
     pub multipart_expiry_secs: Option<u64>,
@@ -307,7 +351,21 @@ impl Settings {
         over(&mut c.requests_per_second, self.content_requests_per_second);
         over(&mut c.retries, self.content_retries);
         over(&mut c.breaker_open_secs, self.content_breaker_open_secs);
-        over(&mut config.cache.backend, self.cache_backend);
+        let k = &mut config.cache;
+        over(&mut k.backend, self.cache_backend.map(Some));
+        over(&mut k.redis_url, given(self.redis_url).map(|u| Some(Secret::new(u))));
+        over(&mut k.redis_prefix, self.redis_prefix);
+        over(&mut k.redis_timeout_ms, self.redis_timeout_ms);
+        over(&mut k.redis_breaker_open_secs, self.redis_breaker_open_secs);
+        over(&mut k.redis_seal_key, given(self.redis_seal_key).map(|k| Some(Secret::new(k))));
+        over(&mut k.max_object_kib, self.cache_max_object_kib);
+        over(&mut k.memory_mib, self.cache_memory_mib);
+        over(&mut k.content_ttl_secs, self.cache_content_ttl_secs);
+        over(&mut k.disk_dir, self.cache_disk_dir.filter(|p| !p.as_os_str().is_empty()).map(Some));
+        over(&mut k.disk_mib, self.cache_disk_mib);
+        over(&mut k.max_disk_object_mib, self.cache_max_disk_object_mib);
+        over(&mut k.meta_ttl_secs, self.cache_meta_ttl_secs);
+        over(&mut k.head_token_reuse_ms, self.cache_head_token_reuse_ms);
         over(&mut j.multipart_expiry_secs, self.multipart_expiry_secs);
         over(&mut j.gc_grace_secs, self.gc_grace_secs);
         over(&mut j.gc_interval_secs, self.gc_interval_secs);

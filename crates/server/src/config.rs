@@ -284,21 +284,83 @@ impl ContentConfig {
     }
 }
 
-/// Caching in front of the stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+/// Which caches run in front of the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheBackend {
     /// Every lookup goes to the stores.
-    #[default]
-    None,
+    Off,
+    /// In-process caches (and the disk cache of a remote content backend).
+    Memory,
+    /// In-process caches and Redis at `cache.redis_url`, shared and invalidated across replicas.
+    Redis,
 }
 
 /// `[cache]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
-    /// The cache.
-    pub backend: CacheBackend,
+    /// The caches; unset: Redis when `redis_url` is set, in-process otherwise.
+    pub backend: Option<CacheBackend>,
+    /// Redis URL (`REDIS_URL`): `redis://`, `rediss://` (TLS), `redis-sentinel://…?sentinelServiceName=…` or
+    /// `redis-cluster://`.
+    pub redis_url: Option<Secret>,
+    /// Prepended to every Redis key and channel.
+    pub redis_prefix: String,
+    /// Milliseconds one Redis command may take before the request goes to the source.
+    pub redis_timeout_ms: u64,
+    /// Seconds the Redis breaker stays open before a probe.
+    pub redis_breaker_open_secs: u64,
+    /// The key that seals access keys' secrets in Redis (the same on every replica); unset: access keys are cached
+    /// in process only.
+    pub redis_seal_key: Option<Secret>,
+    /// Objects up to this many KiB are cached in memory and in Redis.
+    pub max_object_kib: u64,
+    /// The in-process content cache's budget, in MiB.
+    pub memory_mib: u64,
+    /// Seconds a cached object stays in Redis.
+    pub content_ttl_secs: u64,
+    /// Where larger objects are cached on disk with a remote content backend [default: DATA/cache].
+    pub disk_dir: Option<PathBuf>,
+    /// The disk cache's budget in MiB (0: no disk cache).
+    pub disk_mib: u64,
+    /// Objects up to this many MiB are cached on disk.
+    pub max_disk_object_mib: u64,
+    /// Seconds an access key or bucket is cached: how long another replica's change can go unseen when its
+    /// invalidation message is lost.
+    pub meta_ttl_secs: u64,
+    /// Milliseconds a replica reuses a key's write token read from Redis. 0 (the default): every GET asks Redis,
+    /// and a PUT acknowledged by any replica is what the next GET on any replica returns. Above 0: another
+    /// replica's write can go unseen for up to this long, and hot GETs skip a Redis round trip.
+    pub head_token_reuse_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            backend: None,
+            redis_url: None,
+            redis_prefix: "s3ipfs:".into(),
+            redis_timeout_ms: 100,
+            redis_breaker_open_secs: 2,
+            redis_seal_key: None,
+            max_object_kib: 1024,
+            memory_mib: 256,
+            content_ttl_secs: 24 * 3600,
+            disk_dir: None,
+            disk_mib: 4096,
+            max_disk_object_mib: 256,
+            meta_ttl_secs: 5,
+            head_token_reuse_ms: 0,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The caches this configuration selects.
+    pub fn selected(&self) -> CacheBackend {
+        self.backend.unwrap_or(if self.redis_url.is_some() { CacheBackend::Redis } else { CacheBackend::Memory })
+    }
 }
 
 /// `[jobs]`: background work, each job run by one replica at a time under a lease.
@@ -411,6 +473,10 @@ impl Config {
             ("content.upload_concurrency", self.content.upload_concurrency as u64),
             ("content.max_in_flight", self.content.max_in_flight as u64),
             ("content.requests_per_second", self.content.requests_per_second as u64),
+            ("cache.redis_timeout_ms", self.cache.redis_timeout_ms),
+            ("cache.redis_breaker_open_secs", self.cache.redis_breaker_open_secs),
+            ("cache.content_ttl_secs", self.cache.content_ttl_secs),
+            ("cache.meta_ttl_secs", self.cache.meta_ttl_secs),
         ] {
             if value == 0 {
                 return Err(invalid(setting, "must be at least 1"));
@@ -437,6 +503,15 @@ impl Config {
             ("content.max_in_flight", self.content.max_in_flight as u64, 100_000),
             ("content.requests_per_second", self.content.requests_per_second as u64, 1_000_000),
             ("content.retries", self.content.retries as u64, 100),
+            ("cache.redis_timeout_ms", self.cache.redis_timeout_ms, 60_000),
+            ("cache.redis_breaker_open_secs", self.cache.redis_breaker_open_secs, DAY),
+            ("cache.content_ttl_secs", self.cache.content_ttl_secs, 365 * DAY),
+            ("cache.meta_ttl_secs", self.cache.meta_ttl_secs, DAY),
+            ("cache.head_token_reuse_ms", self.cache.head_token_reuse_ms, 60_000),
+            ("cache.max_object_kib", self.cache.max_object_kib, 512 * 1024),
+            ("cache.memory_mib", self.cache.memory_mib, 1024 * 1024),
+            ("cache.disk_mib", self.cache.disk_mib, 1024 * 1024 * 1024),
+            ("cache.max_disk_object_mib", self.cache.max_disk_object_mib, 1024 * 1024),
         ] {
             if value > most {
                 return Err(invalid(setting, format!("must be at most {most}")));
@@ -450,6 +525,21 @@ impl Config {
         }
         self.cid_profile()?;
         self.check_content()?;
+        match (self.cache.selected(), &self.cache.redis_url) {
+            (CacheBackend::Redis, None) => return Err(invalid("cache.redis_url", "Redis needs a URL (REDIS_URL)")),
+            (CacheBackend::Redis, Some(url)) => {
+                let scheme = url.expose().split_once("://").map(|(scheme, _)| scheme).unwrap_or_default();
+                if !["redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster"]
+                    .contains(&scheme)
+                {
+                    return Err(invalid(
+                        "cache.redis_url",
+                        "must be a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL",
+                    ));
+                }
+            }
+            _ => {}
+        }
         match (m.selected(), &m.url) {
             (MetaBackend::Postgres, None) => return Err(invalid("meta.url", "PostgreSQL needs a URL (DATABASE_URL)")),
             (MetaBackend::Postgres, Some(url)) => {
@@ -519,6 +609,12 @@ impl Config {
         }
         if let Some(url) = &mut masked.meta.url {
             *url = Secret::new(mask_password(url.expose()));
+        }
+        if let Some(url) = &mut masked.cache.redis_url {
+            *url = Secret::new(mask_password(url.expose()));
+        }
+        if let Some(key) = &mut masked.cache.redis_seal_key {
+            *key = Secret::new("********");
         }
         for remote in [&mut masked.content.filebase, &mut masked.content.s3] {
             if let Some(secret) = &mut remote.secret_key {

@@ -1,6 +1,7 @@
 //! `s3ipfs`: the S3-to-IPFS gateway binary and its tools.
 
 mod app;
+mod caches;
 mod cid_command;
 mod cli;
 mod config;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, Application};
+use crate::caches::Caches;
 use crate::cli::{GcCommandArgs, UserCommand};
 use crate::config::{Config, MetaBackend};
 use crate::{stores, users};
@@ -72,14 +73,24 @@ pub fn run_serve(config: &Config) -> Result<(), String> {
 /// Runs a `s3ipfs user` subcommand. It opens only the metadata store, which running servers share safely.
 pub fn run_user(config: &Config, command: UserCommand) -> Result<(), String> {
     runtime()?.block_on(async {
+        // Through the metadata cache: a revoked key is dropped from Redis and every replica's cache.
+        let mut caches = Caches::connect(config).await.map_err(|e| e.to_string())?;
+        let meta = caches.meta(config, stores::open_meta(config, false).await.map_err(|e| e.to_string())?, false);
         match command {
             UserCommand::Create { email } => {
-                let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
                 let key = users::create_user(meta.as_ref(), &email).await.map_err(|e| format!("{email}: {e}"))?;
                 println!("AWS_ACCESS_KEY_ID={}", key.id);
                 println!("AWS_SECRET_ACCESS_KEY={}", key.secret);
                 Ok(())
             }
+            UserCommand::RevokeKey { access_key } => match meta.remove_access_key(&access_key).await {
+                Ok(true) => {
+                    println!("revoked {access_key}");
+                    Ok(())
+                }
+                Ok(false) => Err(format!("no access key {access_key}")),
+                Err(err) => Err(err.to_string()),
+            },
         }
     })
 }
@@ -87,8 +98,12 @@ pub fn run_user(config: &Config, command: UserCommand) -> Result<(), String> {
 /// Runs `s3ipfs gc`: reports (with `--dry-run`) or deletes content unreferenced for the grace period.
 pub fn run_gc(config: &Config, args: &GcCommandArgs) -> Result<(), String> {
     runtime()?.block_on(async {
+        let mut caches = Caches::connect(config).await.map_err(|e| e.to_string())?;
         let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
-        let content = stores::open_content(config).await.map_err(|e| e.to_string())?;
+        // Through the content cache: what GC deletes leaves Redis too.
+        let content = caches
+            .content(config, stores::open_content(config).await.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
         let gateway = content.gateway(meta, config.cid_profile().map_err(|e| e.to_string())?);
         let grace = Duration::from_secs(config.jobs.gc_grace_secs);
         if args.dry_run {

@@ -55,6 +55,9 @@ pub enum StoreError {
     /// A setting is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The cache cannot be set up (a malformed Redis URL; an unreachable Redis is not an error).
+    #[error("cache: {0}")]
+    Cache(String),
 }
 
 /// The exclusive lock on a data directory, held for as long as this value lives.
