@@ -29,34 +29,39 @@ build:
 run: build
 	$(BIN) serve
 
-# The client suites run a second time with every gateway on PostgreSQL (each test its own database).
+# The client suites run a second time with every gateway on PostgreSQL and its caches on Redis (each test its own
+# database and key prefix), as production runs.
 E2E_ON_POSTGRES := tests/e2e/test_awscli.py tests/e2e/test_awscli_v2.py tests/e2e/test_boto3.py \
   tests/e2e/test_rclone.py tests/e2e/test_restic.py tests/e2e/test_s3cmd.py tests/e2e/test_multipart.py \
   tests/e2e/test_gc.py tests/e2e/test_hostile.py tests/e2e/test_wire.py
 # And a third time with every gateway on the Filebase content backend, each against its own Filebase stand-in (the
-# 5 GiB upload is test_filebase.py's there, where the bytes crossing to the backend are counted).
+# 5 GiB upload is test_filebase.py's there, where the bytes crossing to the backend are counted), caches on Redis.
 E2E_ON_FILEBASE := tests/e2e/test_awscli.py tests/e2e/test_awscli_v2.py tests/e2e/test_boto3.py \
   tests/e2e/test_rclone.py tests/e2e/test_restic.py tests/e2e/test_s3cmd.py tests/e2e/test_multipart.py \
   tests/e2e/test_hostile.py tests/e2e/test_wire.py tests/e2e/test_streaming.py
+# And the S3 behaviour suites once more with every cache off.
+E2E_CACHE_OFF := tests/e2e/test_boto3.py tests/e2e/test_wire.py tests/e2e/test_awscli.py tests/e2e/test_multipart.py
 PYTEST := env -u AWS_CA_BUNDLE S3IPFS_BIN=$(BIN) PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pytest -q
 
-## test: install what the tests need, start a throwaway PostgreSQL on loopback, run every test (unit, conformance
-## on memory/SQLite/PostgreSQL, content on local, generic-S3 (moto) and Filebase stand-ins, in-process S3,
-## end-to-end clients on both metadata stores and on the Filebase backend, replicas), then clean up.
+## test: install what the tests need, start a throwaway PostgreSQL and Redis on loopback, run every test (unit,
+## conformance on memory/SQLite/PostgreSQL, content on local, generic-S3 (moto) and Filebase stand-ins, the caches
+## on each layer, in-process S3, end-to-end clients on both metadata stores, on the Filebase backend and with the
+## caches in process, on Redis and off, replicas), then clean up.
 test: test-deps
 	$(CARGO) fmt --all -- --check
-	tests/services/with-postgres.sh $(MAKE) --no-print-directory test-suites
+	tests/services/with-services.sh $(MAKE) --no-print-directory test-suites
 
 test-suites:
 	$(CARGO) test $(CARGO_FLAGS) --workspace --lib --bins --tests
 	$(CARGO) build $(CARGO_FLAGS) -p s3ipfs-server
 	$(PYTEST) tests/e2e
-	S3IPFS_E2E_META=postgres $(PYTEST) $(E2E_ON_POSTGRES)
-	S3IPFS_E2E_CONTENT=filebase $(PYTEST) $(E2E_ON_FILEBASE) -k 'not 5_gib'
+	S3IPFS_E2E_META=postgres S3IPFS_E2E_CACHE=redis $(PYTEST) $(E2E_ON_POSTGRES)
+	S3IPFS_E2E_CONTENT=filebase S3IPFS_E2E_CACHE=redis $(PYTEST) $(E2E_ON_FILEBASE) -k 'not 5_gib'
+	S3IPFS_E2E_CACHE=off $(PYTEST) $(E2E_CACHE_OFF)
 
 ## test-deps: python3 (CID vector inputs), a venv with aws-cli v1, boto3, pytest, h2 and moto's S3 server (kept in step with
 ## tests/e2e/requirements.txt); from Debian: rclone, s3cmd, restic,
-## aws-cli v2 (package awscli, /usr/bin/aws), curl, openssl, PostgreSQL (server and psql).
+## aws-cli v2 (package awscli, /usr/bin/aws), curl, openssl, PostgreSQL (server and psql), Redis (server and cli).
 test-deps:
 	@command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	@test -f "$(S3IPFS_CID_VECTORS)/vectors.tsv" || { echo "missing $(S3IPFS_CID_VECTORS)/vectors.tsv"; exit 1; }
@@ -67,6 +72,8 @@ test-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone s3cmd restic awscli curl openssl; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client; }
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; }
 
 ## lint: formatting and clippy with warnings as errors.
 lint:

@@ -7,6 +7,10 @@ A missing client or binary fails the run (it is never skipped): `make test` inst
 
 `S3IPFS_E2E_CONTENT=filebase` runs every gateway on the Filebase content backend, against its own Filebase stand-in
 (a second `s3ipfs serve` with the `kubo-v0` profile, which reports CIDs and imports CARs as Filebase does).
+
+`S3IPFS_E2E_CACHE=redis` puts every gateway's caches on Redis (`S3IPFS_TEST_REDIS_URL`, or a throwaway server this
+session starts with tests/services/redis-server.sh), each database or data directory with its own key prefix, so
+replicas of one share theirs; `off` turns the caches off; unset, they are in process (the default).
 """
 import atexit
 import http.client
@@ -48,6 +52,34 @@ def pg_cluster_url():
             pytest.fail("PostgreSQL did not start (tests/services/pg-cluster.sh)")
         _PG_CLUSTER.update(url=url, proc=proc)
     return _PG_CLUSTER["url"]
+
+
+_REDIS = {}
+
+
+def redis_url():
+    """The URL of the test Redis, started on first use (and stopped when pytest exits)."""
+    if os.environ.get("S3IPFS_TEST_REDIS_URL"):
+        return os.environ["S3IPFS_TEST_REDIS_URL"]
+    if "url" not in _REDIS:
+        script = ROOT / "tests" / "services" / "redis-server.sh"
+        proc = subprocess.Popen(["bash", str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        url = proc.stdout.readline().strip()
+        if not url.startswith("redis://"):
+            pytest.fail("Redis did not start (tests/services/redis-server.sh)")
+        _REDIS.update(url=url, proc=proc)
+    return _REDIS["url"]
+
+
+SEAL_KEY = "e2e-seal-key"
+
+
+def redis_env(scope, url=None):
+    """Settings that put a gateway's caches on Redis (`url`, or the test Redis), with a key prefix of its own for
+    `scope` (a database URL or data directory: the replicas of one share it)."""
+    import hashlib
+    prefix = "e2e-" + hashlib.sha256(str(scope).encode()).hexdigest()[:12] + ":"
+    return {"REDIS_URL": url or redis_url(), "S3IPFS_REDIS_PREFIX": prefix, "S3IPFS_REDIS_SEAL_KEY": SEAL_KEY}
 
 
 _DATABASES = {}
@@ -173,6 +205,15 @@ class Gateway:
         self.database_url = database_url
         if database_url:
             full_env["DATABASE_URL"] = database_url
+        cache = os.environ.get("S3IPFS_E2E_CACHE", "memory")
+        self.cache_env = {}
+        if cache == "redis" and not embedded and "REDIS_URL" not in (env or {}):
+            self.cache_env = redis_env(database_url or self.data_dir.resolve())
+        elif cache == "off" and "S3IPFS_CACHE_BACKEND" not in (env or {}):
+            self.cache_env = {"S3IPFS_CACHE_BACKEND": "off"}
+        self.cache_env.update({k: v for k, v in (env or {}).items()
+                               if v is not None and (k.startswith(("S3IPFS_REDIS_", "S3IPFS_CACHE_")) or k == "REDIS_URL")})
+        full_env.update(self.cache_env)
         for name, value in (env or {}).items():
             if value is None:
                 full_env.pop(name, None)
@@ -204,6 +245,7 @@ class Gateway:
         """Environment for an admin command (`s3ipfs user`, `gc`) on this gateway's stores."""
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env.update(self.content_env)
+        env.update(self.cache_env)
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         return env

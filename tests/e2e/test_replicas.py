@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, SECRET_KEY, Gateway, binary, fresh_database_url, psql, sign
+from conftest import ACCESS_KEY, SECRET_KEY, Gateway, binary, fresh_database_url, psql, redis_env, sign
 
 FAST_JOBS = {"S3IPFS_HEARTBEAT_SECS": "1", "S3IPFS_CLEANUP_INTERVAL_SECS": "1"}
 
@@ -28,10 +28,11 @@ def client(gw):
 
 @pytest.fixture
 def replicas(tmp_path):
-    """Two gateways on one fresh database, sharing a data directory (the content store)."""
+    """Two gateways on one fresh database and one Redis, sharing a data directory (the content store)."""
     url = fresh_database_url()
-    first = Gateway(tmp_path / "data", database_url=url, env=FAST_JOBS)
-    second = Gateway(tmp_path / "data", database_url=url, env=FAST_JOBS)
+    env = {**FAST_JOBS, **redis_env(url)}
+    first = Gateway(tmp_path / "data", database_url=url, env=env)
+    second = Gateway(tmp_path / "data", database_url=url, env=env)
     yield first, second, url
     for gw in (first, second):
         if gw.proc.poll() is None:
@@ -173,7 +174,7 @@ def test_killing_one_replica_mid_upload_aborts_only_its_own_uploads(replicas, tm
     first.proc.wait()
     orphan.abandon()
     # A replica that starts now must not touch the live upload either.
-    third = Gateway(tmp_path / "data", database_url=url, env=FAST_JOBS)
+    third = Gateway(tmp_path / "data", database_url=url, env={**FAST_JOBS, **redis_env(url)})
     try:
         assert wait_until(lambda: states(url, "orphan") == ["3"], 15), \
             "the dead replica's upload is aborted once its heartbeat stops"
