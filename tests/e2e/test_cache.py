@@ -187,3 +187,78 @@ def test_redis_killed_under_a_mixed_load_fails_no_request(pair):
           f"back {after[0]:.2f} ms ({after[1]})")
     assert down[1] > 0 and after[1] > 0, "requests ran while Redis was down and after it came back"
     assert after[0] < before[0] * 2 + 5, "latency returned to the cached level"
+
+
+@pytest.mark.parametrize("setup", ["embedded", "replicas on redis"])
+def test_concurrent_overwrites_never_read_older_than_the_last_acknowledged_put(setup, tmp_path):
+    """Writers overwrite one key while readers GET it; every read must return the newest version acknowledged before
+    the read began, or a newer one (the chain's order, from ListObjectVersions, decides what is newer)."""
+    redis, gateways = None, []
+    if setup == "embedded":
+        gateways = [Gateway(tmp_path / "data", embedded=True)]
+    else:
+        redis = RedisServer()
+        url = fresh_database_url()
+        env = redis_env(url, redis.url)
+        gateways = [Gateway(tmp_path / "data", database_url=url, env=env) for _ in range(2)]
+    try:
+        clients = [client(gw) for gw in gateways]
+        clients[0].create_bucket(Bucket="race")
+        clients[0].put_bucket_versioning(Bucket="race", VersioningConfiguration={"Status": "Enabled"})
+        lock, acked, reads, errors, stop = threading.Lock(), [], [], [], threading.Event()
+
+        def writer(n):
+            s3, i = clients[n % len(clients)], 0
+            while not stop.is_set():
+                try:
+                    version = s3.put_object(Bucket="race", Key="k", Body=f"{n}-{i}".encode())["VersionId"]
+                    with lock:
+                        acked.append((time.monotonic(), version))
+                except Exception as err:  # noqa: BLE001
+                    errors.append(repr(err))
+                i += 1
+
+        def reader(n):
+            s3 = clients[(n + 1) % len(clients)]
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    reads.append((started, s3.get_object(Bucket="race", Key="k")["VersionId"]))
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "NoSuchKey":
+                        errors.append(repr(err))
+                except Exception as err:  # noqa: BLE001
+                    errors.append(repr(err))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+        threads += [threading.Thread(target=reader, args=(n,)) for n in range(5)]
+        for t in threads:
+            t.start()
+        time.sleep(4)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:5]
+        order = {}
+        paginator = clients[0].get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket="race"):
+            for v in page.get("Versions", []):
+                order[v["VersionId"]] = len(order)  # 0 is the newest
+        assert len(order) == len(acked)
+        acked.sort()
+        stale, j, newest = 0, 0, None
+        for started, got in sorted(reads):
+            while j < len(acked) and acked[j][0] < started:
+                if newest is None or order[acked[j][1]] < order[newest]:
+                    newest = acked[j][1]
+                j += 1
+            if newest is not None and order[got] > order[newest]:
+                stale += 1
+        print(f"{setup}: {len(acked)} writes, {len(reads)} reads, {stale} older than the last acknowledged write")
+        assert len(reads) > 100 and len(acked) > 50
+        assert stale == 0
+    finally:
+        for gw in gateways:
+            gw.stop()
+        if redis:
+            redis.stop()

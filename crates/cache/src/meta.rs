@@ -158,7 +158,8 @@ impl CachedMeta {
         }
     }
 
-    /// After a write that may have changed `key`'s head version: new token (before the write is acknowledged).
+    /// After a write that may have changed `key`'s head version: a new token, before the write is acknowledged. A
+    /// renewal that fails is retried in the background for the cache TTL (the bound on what it can leave stale).
     async fn head_changed(&self, bucket: &BucketName, key: &ObjectKey) {
         let Some(tokens) = &self.tokens else { return };
         self.heads.invalidate(&(bucket.clone(), key.clone()));
@@ -174,6 +175,13 @@ impl CachedMeta {
                 if let Some(recent) = &self.recent_tokens {
                     recent.invalidate(&slot);
                 }
+                self.stats.heads.bypass();
+                let (tokens, until) = (tokens.clone(), std::time::Instant::now() + self.settings.ttl);
+                tokio::spawn(async move {
+                    while std::time::Instant::now() < until && tokens.renew(slot).await.is_err() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                });
                 false
             }
         };
@@ -184,12 +192,9 @@ impl CachedMeta {
             } else {
                 tracing::warn!(
                     "cannot renew write tokens in redis: other replicas that still reach it may serve a key's \
-                     previous version for up to the cache TTL"
+                     previous version until a retry lands (at most the cache TTL)"
                 );
             }
-        }
-        if !renewed {
-            self.stats.heads.bypass();
         }
     }
 

@@ -70,6 +70,8 @@ struct Inner {
     /// For writes that must land if they can: no breaker, waits for a reconnection, a longer timeout.
     sure: Options,
     guard: Guarded,
+    /// Whether the last command failed: then writes that matter do not wait for Redis either.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Redis {
@@ -103,7 +105,8 @@ impl Redis {
         let sure = Options { fail_fast: false, max_attempts: Some(3), timeout: Some(patient), ..Options::default() };
         let guard = guard(settings.open_for).map_err(RedisSetupError)?;
         let prefix = settings.prefix.clone();
-        Ok(Redis { inner: Arc::new(Inner { pool, builder, prefix, options, sure, guard }) })
+        let failing = std::sync::atomic::AtomicBool::new(false);
+        Ok(Redis { inner: Arc::new(Inner { pool, builder, prefix, options, sure, guard, failing }) })
     }
 
     /// Waits up to `limit` for the first connection (a start that goes on without one only bypasses the cache).
@@ -111,12 +114,17 @@ impl Redis {
         matches!(tokio::time::timeout(limit, self.inner.pool.wait_for_connect()).await, Ok(Ok(())))
     }
 
-    /// Sets `key` to `value` for `ttl`, past the breaker and waiting out a reconnection up to a longer timeout: for
-    /// writes whose loss would let another replica serve stale data.
+    /// Sets `key` to `value` for `ttl`, past the breaker: for writes whose loss would let another replica serve
+    /// stale data. While Redis answers, it waits out a slow answer or a reconnection up to a longer timeout; once a
+    /// command has failed (an outage), it fails fast like the others until one succeeds.
     pub async fn set_surely(&self, key: String, value: Bytes, ttl: Duration) -> Result<(), Bypass> {
-        let client = self.inner.pool.next().with_options(&self.inner.sure);
+        let failing = self.inner.failing.load(std::sync::atomic::Ordering::Relaxed);
+        let options = if failing { &self.inner.options } else { &self.inner.sure };
+        let client = self.inner.pool.next().with_options(options);
         let expire = Some(Expiration::PX(millis(ttl)));
-        match client.set::<Value, _, _>(key, value, expire, None, false).await {
+        let result = client.set::<Value, _, _>(key, value, expire, None, false).await;
+        self.inner.failing.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+        match result {
             Ok(_) => Ok(()),
             Err(err) => {
                 tracing::debug!(error = %err, "a redis write that matters failed");
@@ -137,7 +145,9 @@ impl Redis {
         ) -> BoxFuture<'static, Result<Value, fred::error::Error>>,
     ) -> Result<Value, Bypass> {
         let client = self.inner.pool.next().with_options(&self.inner.options);
-        match self.inner.guard.clone().oneshot(Call(make(client))).await {
+        let result = self.inner.guard.clone().oneshot(Call(make(client))).await;
+        self.inner.failing.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+        match result {
             Ok(value) => Ok(value),
             Err(CircuitBreakerError::OpenCircuit) => Err(Bypass),
             Err(err) => {

@@ -65,7 +65,7 @@ impl Application {
         let lock = if embedded { Some(stores::lock_data_dir(&config.server.data_dir)?) } else { None };
         let mut caches = Caches::connect(config).await?;
         let meta = caches.meta(config, stores::open_meta(config, config.meta.migrate).await?, embedded);
-        let content = caches.content(config, stores::open_content(config).await?)?;
+        let content = caches.content(config, stores::open_content(config).await?, true)?;
         meta.heartbeat(heartbeat_ttl(&config.jobs)).await?;
         if embedded {
             // Only the lock holder may do this: no other process's upload is in flight.

@@ -75,8 +75,14 @@ impl Caches {
         Arc::new(cached)
     }
 
-    /// The content stores with the content cache in front (a disk layer only with a remote backend).
-    pub fn content(&mut self, config: &Config, mut stores: ContentStores) -> Result<ContentStores, StoreError> {
+    /// The content stores with the content cache in front; a disk layer with a remote backend when `serving` (an
+    /// admin command keeps no copies: it only needs its deletions to reach Redis).
+    pub fn content(
+        &mut self,
+        config: &Config,
+        mut stores: ContentStores,
+        serving: bool,
+    ) -> Result<ContentStores, StoreError> {
         if !self.enabled {
             return Ok(stores);
         }
@@ -86,7 +92,7 @@ impl Caches {
             max_memory_object: c.max_object_kib * 1024,
             memory_budget: c.memory_mib * 1024 * 1024,
             redis_ttl: Duration::from_secs(c.content_ttl_secs),
-            disk: (stores.remote.is_some() && c.disk_mib > 0).then(|| (disk_dir, c.disk_mib * 1024 * 1024)),
+            disk: (serving && stores.remote.is_some() && c.disk_mib > 0).then(|| (disk_dir, c.disk_mib * 1024 * 1024)),
             max_disk_object: c.max_disk_object_mib * 1024 * 1024,
         };
         let cached = CachedContent::new(Arc::clone(&stores.content), settings, self.redis.clone())

@@ -102,7 +102,7 @@ pub fn run_gc(config: &Config, args: &GcCommandArgs) -> Result<(), String> {
         let meta = stores::open_meta(config, false).await.map_err(|e| e.to_string())?;
         // Through the content cache: what GC deletes leaves Redis too.
         let content = caches
-            .content(config, stores::open_content(config).await.map_err(|e| e.to_string())?)
+            .content(config, stores::open_content(config).await.map_err(|e| e.to_string())?, false)
             .map_err(|e| e.to_string())?;
         let gateway = content.gateway(meta, config.cid_profile().map_err(|e| e.to_string())?);
         let grace = Duration::from_secs(config.jobs.gc_grace_secs);
