@@ -90,9 +90,12 @@ REF_SERVER  := $(REF_ROOT)/bin/s3s-fs
 REF_NODELAY := $(REF_ROOT)/nodelay.so
 
 ## bench: CID engine vs sha256sum/md5sum, and S3 PUT/GET on the embedded store, PostgreSQL and the Filebase backend
-## (its stand-in on loopback) vs s3s-fs 0.17, each measured in the same run.
+## (its stand-in on loopback) vs s3s-fs 0.17, each measured in the same run; hot GETs with the caches on Redis and
+## off against the embedded store, and from the disk cache against the stand-in.
 bench: $(REF_SERVER) $(REF_NODELAY)
 	@command -v sha256sum >/dev/null && command -v md5sum >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; }
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools; }
 	$(CARGO) bench --ignore-rust-version -p s3ipfs-cid --bench throughput
 	S3IPFS_REF_SERVER=$(REF_SERVER) S3IPFS_REF_PRELOAD=$(REF_NODELAY) \
 	  $(CARGO) bench --ignore-rust-version -p s3ipfs-server --bench s3_load
