@@ -21,6 +21,9 @@ use crate::flight::Flights;
 use crate::redis::Redis;
 use crate::stats::ContentCacheStats;
 
+/// Disk fills at once: bounds the temporary files (and backend downloads) clients can start.
+pub const MAX_FILLS: usize = 4;
+
 /// Sizes and places of the content cache.
 #[derive(Debug, Clone)]
 pub struct ContentCacheSettings {
@@ -45,6 +48,8 @@ pub struct CachedContent {
     disk: Option<Arc<DiskCache>>,
     small: Flights<Bytes>,
     large: Flights<()>,
+    /// Disk fills running at once (each holds a temporary file of up to `max_disk_object`).
+    fills: Arc<tokio::sync::Semaphore>,
     stats: Arc<ContentCacheStats>,
 }
 
@@ -71,6 +76,7 @@ impl CachedContent {
             disk,
             small: Flights::new(),
             large: Flights::new(),
+            fills: Arc::new(tokio::sync::Semaphore::new(MAX_FILLS)),
             stats: Arc::default(),
         })
     }
@@ -119,8 +125,10 @@ impl CachedContent {
         Ok(bytes)
     }
 
-    /// A large object, from the disk layer, filled from the source first (one fetch per CID at a time). `None`
-    /// when the disk could not keep it: the caller reads the source.
+    /// A large object from the disk layer. A whole-object GET of one not there fills it from the source first (one
+    /// fetch per CID at a time, at most [`MAX_FILLS`] CIDs at once); `None` sends the caller to the source: a ranged
+    /// GET of an object not on disk (a client asking for one byte never makes the gateway fetch them all), all fill
+    /// slots busy, or a fill that failed.
     async fn large_object(&self, disk: &Arc<DiskCache>, cid: &Cid, size: u64, range: Range<u64>) -> Option<ByteStream> {
         if disk.contains(cid)
             && let Ok(Some(stream)) = disk.read(cid, range.clone()).await
@@ -129,14 +137,23 @@ impl CachedContent {
             return Some(stream);
         }
         self.stats.disk.miss();
-        let (source, stats) = (Arc::clone(&self.source), Arc::clone(&self.stats));
+        if range != (0..size) {
+            return None;
+        }
+        let (source, stats, fills) = (Arc::clone(&self.source), Arc::clone(&self.stats), Arc::clone(&self.fills));
         let (filling, fetched) = (Arc::clone(disk), *cid);
         let filled = self
             .large
-            .run(*cid, move || async move {
-                filling.fill(&fetched, size, source.read(&fetched, 0..size).await?).await?;
-                stats.source.hit(size);
-                Ok(())
+            .run(*cid, move || {
+                // Taken when this call starts the fetch; callers that join a fetch in progress take none.
+                let slot = fills.try_acquire_owned();
+                async move {
+                    let _slot = slot
+                        .map_err(|_| ContentError::Io(std::io::Error::other("every disk cache fill slot is busy")))?;
+                    filling.fill(&fetched, size, source.read(&fetched, 0..size).await?).await?;
+                    stats.source.hit(size);
+                    Ok(())
+                }
             })
             .await;
         if let Err(err) = filled {

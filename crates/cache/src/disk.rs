@@ -25,25 +25,42 @@ pub(crate) struct DiskCache {
     _lock: File,
 }
 
+/// `PID-HEX8`: the name of a process's cache directory.
+fn is_cache_dir_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str().and_then(|n| n.split_once('-')).is_some_and(|(pid, hex)| {
+        !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && hex.len() == 8
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 impl DiskCache {
     /// Takes a fresh subdirectory of `root` for this process, clears the ones no process holds, and keeps at most
     /// `budget` bytes.
     pub(crate) fn open(root: &Path, budget: u64) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
+        // Made under a temporary name with its lock already held, then renamed: no other process starting at the
+        // same moment can see it unlocked.
+        let name = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let building = root.join(format!(".new-{name}"));
+        std::fs::create_dir_all(&building)?;
+        let lock = File::create(building.join("lock"))?;
+        lock.try_lock().map_err(|e| std::io::Error::other(e.to_string()))?;
+        let dir = root.join(&name);
+        std::fs::rename(&building, &dir)?;
         for entry in std::fs::read_dir(root)? {
             let entry = entry?;
-            if !entry.file_type()?.is_dir() {
+            let path = entry.path();
+            // Only directories this cache made (`PID-HEX`, with a lock file) and nobody holds are removed.
+            if path == dir || !entry.file_type()?.is_dir() || !is_cache_dir_name(&entry.file_name()) {
                 continue;
             }
-            let held = File::open(entry.path().join("lock")).is_ok_and(|f| f.try_lock_shared().is_err());
-            if !held {
-                let _ = std::fs::remove_dir_all(entry.path());
+            let free = File::open(path.join("lock")).is_ok_and(|f| f.try_lock().is_ok());
+            if free {
+                let _ = std::fs::remove_dir_all(&path);
             }
         }
-        let dir = root.join(format!("{}-{:08x}", std::process::id(), rand::random::<u32>()));
-        std::fs::create_dir_all(&dir)?;
-        let lock = File::create(dir.join("lock"))?;
-        lock.try_lock().map_err(|e| std::io::Error::other(e.to_string()))?;
         let files = dir.clone();
         let index = moka::sync::Cache::builder()
             .max_capacity(budget.div_ceil(1024).max(1))

@@ -9,7 +9,9 @@
 //!   replica. Without Redis they are cached only when this process is the store's only writer (embedded store).
 //! - Everything else goes to the store.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -76,6 +78,10 @@ pub struct CachedMeta {
     recent_tokens: Option<moka::sync::Cache<u64, Bytes>>,
     redis: Option<(Redis, Option<Sealer>)>,
     renew_failing: std::sync::atomic::AtomicBool,
+    /// Writes this process made per slot: a head or token read before one of them is not kept.
+    writes: Vec<AtomicU64>,
+    /// Slots whose token renewal is being retried in the background.
+    retrying: Arc<Mutex<HashSet<u64>>>,
     stats: Arc<MetaCacheStats>,
 }
 
@@ -95,6 +101,7 @@ impl CachedMeta {
         let stats: Arc<MetaCacheStats> = Arc::default();
         if let Some((redis, _)) = &redis {
             let (keys, buckets, heads, stats) = (keys.clone(), buckets.clone(), heads.clone(), Arc::clone(&stats));
+            let recent = recent_tokens.clone();
             let listen = Arc::new(move |notice: Notice| {
                 stats.invalidations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match notice {
@@ -109,6 +116,9 @@ impl CachedMeta {
                         keys.invalidate_all();
                         buckets.invalidate_all();
                         heads.invalidate_all();
+                        if let Some(recent) = &recent {
+                            recent.invalidate_all();
+                        }
                     }
                 }
             });
@@ -116,6 +126,7 @@ impl CachedMeta {
                 tracing::warn!(error = %err, "no cache invalidations from other replicas: entries live their TTL");
             }
         }
+        let tokens_present = tokens.is_some();
         CachedMeta {
             store,
             settings,
@@ -126,6 +137,8 @@ impl CachedMeta {
             recent_tokens,
             redis,
             renew_failing: Default::default(),
+            writes: (0..if tokens_present { crate::heads::SLOTS } else { 0 }).map(|_| AtomicU64::new(0)).collect(),
+            retrying: Arc::default(),
             stats,
         }
     }
@@ -140,8 +153,8 @@ impl CachedMeta {
     async fn invalidate(&self, redis_key: String, topic: String) {
         let Some((redis, _)) = &self.redis else { return };
         let once = |redis: Redis, redis_key: String, topic: String| async move {
-            let _ = redis.del(redis_key).await;
-            let _ = redis.publish(topic).await;
+            let _ = redis.del_surely(redis_key).await;
+            let _ = redis.publish_surely(topic).await;
         };
         once(redis.clone(), redis_key.clone(), topic.clone()).await;
         let again = redis.clone();
@@ -164,7 +177,10 @@ impl CachedMeta {
         let Some(tokens) = &self.tokens else { return };
         self.heads.invalidate(&(bucket.clone(), key.clone()));
         let slot = Tokens::slot(bucket.as_str(), key.as_str());
-        let renewed = match tokens.renew(slot).await {
+        let renewed = tokens.renew(slot).await;
+        // Readers in this process that read before now keep nothing they read.
+        self.generation(slot).fetch_add(1, Ordering::SeqCst);
+        let renewed = match renewed {
             Ok(token) => {
                 if let Some(recent) = &self.recent_tokens {
                     recent.insert(slot, token);
@@ -176,12 +192,7 @@ impl CachedMeta {
                     recent.invalidate(&slot);
                 }
                 self.stats.heads.bypass();
-                let (tokens, until) = (tokens.clone(), std::time::Instant::now() + self.settings.ttl);
-                tokio::spawn(async move {
-                    while std::time::Instant::now() < until && tokens.renew(slot).await.is_err() {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                });
+                self.retry_renewal(tokens, slot);
                 false
             }
         };
@@ -198,16 +209,39 @@ impl CachedMeta {
         }
     }
 
+    /// This process's write count of `slot`.
+    fn generation(&self, slot: u64) -> &AtomicU64 {
+        static NONE: AtomicU64 = AtomicU64::new(0);
+        usize::try_from(slot).ok().and_then(|i| self.writes.get(i)).unwrap_or(&NONE)
+    }
+
+    /// Retries a failed renewal of `slot` in the background, every 100 ms for the cache TTL (one retry per slot).
+    fn retry_renewal(&self, tokens: &Tokens, slot: u64) {
+        if !self.retrying.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(slot) {
+            return;
+        }
+        let (tokens, retrying, until) =
+            (tokens.clone(), Arc::clone(&self.retrying), std::time::Instant::now() + self.settings.ttl);
+        tokio::spawn(async move {
+            while std::time::Instant::now() < until && tokens.renew(slot).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            retrying.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&slot);
+        });
+    }
+
     /// `key`'s head version: cached under its slot's token, else from the store.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<ObjectVersion>, MetaError> {
         let Some(tokens) = &self.tokens else { return self.store.latest_version(bucket, key).await };
         let slot = Tokens::slot(bucket.as_str(), key.as_str());
+        let generation = self.generation(slot).load(Ordering::SeqCst);
+        let unchanged = || self.generation(slot).load(Ordering::SeqCst) == generation;
         let reused = self.recent_tokens.as_ref().and_then(|recent| recent.get(&slot));
         let token = match reused {
             Some(token) => token,
             None => match tokens.current(slot).await {
                 Ok(token) => {
-                    if let Some(recent) = &self.recent_tokens {
+                    if let Some(recent) = self.recent_tokens.as_ref().filter(|_| unchanged()) {
                         recent.insert(slot, token.clone());
                     }
                     token
@@ -227,7 +261,9 @@ impl CachedMeta {
         }
         self.stats.heads.miss();
         let version = self.store.latest_version(bucket, key).await?;
-        self.heads.insert(entry, (token, version.clone()));
+        if unchanged() {
+            self.heads.insert(entry, (token, version.clone()));
+        }
         Ok(version)
     }
 

@@ -70,7 +70,7 @@ struct Inner {
     /// For writes that must land if they can: no breaker, waits for a reconnection, a longer timeout.
     sure: Options,
     guard: Guarded,
-    /// Whether the last command failed: then writes that matter do not wait for Redis either.
+    /// Whether the last write that matters failed: then the next ones do not wait for Redis either.
     failing: std::sync::atomic::AtomicBool,
 }
 
@@ -114,23 +114,43 @@ impl Redis {
         matches!(tokio::time::timeout(limit, self.inner.pool.wait_for_connect()).await, Ok(Ok(())))
     }
 
-    /// Sets `key` to `value` for `ttl`, past the breaker: for writes whose loss would let another replica serve
-    /// stale data. While Redis answers, it waits out a slow answer or a reconnection up to a longer timeout; once a
-    /// command has failed (an outage), it fails fast like the others until one succeeds.
-    pub async fn set_surely(&self, key: String, value: Bytes, ttl: Duration) -> Result<(), Bypass> {
+    /// Runs a write whose loss would let another replica serve stale data, past the breaker. While such writes
+    /// succeed, it waits out a slow answer or a reconnection up to a longer timeout; once one has failed (an outage),
+    /// the next ones fail fast like every other command until one succeeds.
+    async fn surely(
+        &self,
+        make: impl FnOnce(
+            fred::clients::WithOptions<fred::clients::Client>,
+        ) -> BoxFuture<'static, Result<Value, fred::error::Error>>,
+    ) -> Result<Value, Bypass> {
         let failing = self.inner.failing.load(std::sync::atomic::Ordering::Relaxed);
         let options = if failing { &self.inner.options } else { &self.inner.sure };
-        let client = self.inner.pool.next().with_options(options);
-        let expire = Some(Expiration::PX(millis(ttl)));
-        let result = client.set::<Value, _, _>(key, value, expire, None, false).await;
+        let result = make(self.inner.pool.next().with_options(options)).await;
         self.inner.failing.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                tracing::debug!(error = %err, "a redis write that matters failed");
-                Err(Bypass)
-            }
-        }
+        result.map_err(|err| {
+            tracing::debug!(error = %err, "a redis write that matters failed");
+            Bypass
+        })
+    }
+
+    /// [`set`](Self::set), [surely](Self::surely).
+    pub async fn set_surely(&self, key: String, value: Bytes, ttl: Duration) -> Result<(), Bypass> {
+        let expire = Some(Expiration::PX(millis(ttl)));
+        self.surely(|c| Box::pin(async move { c.set::<Value, _, _>(key, value, expire, None, false).await })).await?;
+        Ok(())
+    }
+
+    /// [`del`](Self::del), [surely](Self::surely).
+    pub async fn del_surely(&self, key: String) -> Result<(), Bypass> {
+        self.surely(|c| Box::pin(async move { c.del::<Value, _>(key).await })).await?;
+        Ok(())
+    }
+
+    /// Publishes `message` on the invalidation channel, [surely](Self::surely).
+    pub async fn publish_surely(&self, message: String) -> Result<(), Bypass> {
+        let channel = self.key("invalidate");
+        self.surely(|c| Box::pin(async move { c.publish::<Value, _, _>(channel, message).await })).await?;
+        Ok(())
     }
 
     /// `prefix` + `key`: every key and channel is namespaced.
@@ -145,9 +165,7 @@ impl Redis {
         ) -> BoxFuture<'static, Result<Value, fred::error::Error>>,
     ) -> Result<Value, Bypass> {
         let client = self.inner.pool.next().with_options(&self.inner.options);
-        let result = self.inner.guard.clone().oneshot(Call(make(client))).await;
-        self.inner.failing.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
-        match result {
+        match self.inner.guard.clone().oneshot(Call(make(client))).await {
             Ok(value) => Ok(value),
             Err(CircuitBreakerError::OpenCircuit) => Err(Bypass),
             Err(err) => {
@@ -189,13 +207,6 @@ impl Redis {
         Ok(())
     }
 
-    /// Publishes `message` on the invalidation channel.
-    pub async fn publish(&self, message: String) -> Result<(), Bypass> {
-        let channel = self.key("invalidate");
-        self.run(|c| Box::pin(async move { c.publish::<Value, _, _>(channel, message).await })).await?;
-        Ok(())
-    }
-
     /// Subscribes to the invalidation channel on a connection of its own, and calls `listen` with every message,
     /// and with [`Notice::Reset`] whenever messages may have been lost. Runs until the process ends.
     pub fn subscribe(&self, listen: Arc<dyn Fn(Notice) + Send + Sync>) -> Result<(), RedisSetupError> {
@@ -223,11 +234,13 @@ impl Redis {
             let mut first = true;
             loop {
                 if first {
-                    if subscriber.wait_for_connect().await.is_ok() {
+                    // Until the first subscription succeeds (later ones are renewed on every reconnection).
+                    if subscriber.wait_for_connect().await.is_ok()
+                        && subscriber.subscribe(channel.clone()).await.is_ok()
+                    {
                         first = false;
-                        if let Err(err) = subscriber.subscribe(channel.clone()).await {
-                            tracing::warn!(error = %err, "subscribing to cache invalidations failed");
-                        }
+                        // Whatever was published before this moment was missed.
+                        listen(Notice::Reset);
                     } else {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }

@@ -67,6 +67,25 @@ async fn the_content_cache_on_disk_passes_the_content_suite() {
     assert!(disk.hits > 0 && disk.misses > 0, "objects above the memory limit went through the disk: {disk:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ranged_get_of_a_large_object_not_on_disk_reads_the_source_and_fills_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cached =
+        CachedContent::new(Arc::new(MemoryContent::new()), content_settings(1024, Some(dir.path().to_owned())), None)
+            .expect("cache");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let cid = s3ipfs_core::conformance::content::store_bytes(&cached, &data).await;
+    let size = data.len() as u64;
+    let part = s3ipfs_core::conformance::content::read_all_sized(&cached, &cid, size, 10..20).await.expect("range");
+    assert_eq!(part, data[10..20]);
+    assert_eq!(cached.stats().source.counts().bytes, 10, "only the range came from the source");
+    let whole = s3ipfs_core::conformance::content::read_all_sized(&cached, &cid, size, 0..size).await.expect("whole");
+    assert!(whole == data);
+    let part = s3ipfs_core::conformance::content::read_all_sized(&cached, &cid, size, 10..20).await.expect("range");
+    assert_eq!(part, data[10..20]);
+    assert_eq!(cached.stats().disk.counts().hits, 1, "the range after the whole GET came from disk");
+}
+
 fn meta_settings(local_heads: bool) -> MetaCacheSettings {
     MetaCacheSettings {
         ttl: Duration::from_secs(5),

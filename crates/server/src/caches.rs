@@ -64,7 +64,8 @@ impl Caches {
         }
         let settings = MetaCacheSettings {
             ttl: Duration::from_secs(config.cache.meta_ttl_secs),
-            redis_ttl: Duration::from_secs(config.cache.meta_ttl_secs.saturating_mul(12)),
+            // As short as in process: a value a racing reader put back after an invalidation lives no longer.
+            redis_ttl: Duration::from_secs(config.cache.meta_ttl_secs),
             local_heads: sole_writer,
             max_entries: 100_000,
             token_reuse: Duration::from_millis(config.cache.head_token_reuse_ms),

@@ -85,6 +85,11 @@ pub fn run_user(config: &Config, command: UserCommand) -> Result<(), String> {
             }
             UserCommand::RevokeKey { access_key } => match meta.remove_access_key(&access_key).await {
                 Ok(true) => {
+                    if config.cache.selected() == crate::config::CacheBackend::Redis {
+                        // The invalidation is sent again a second later (for a replica that was reading the key
+                        // meanwhile): stay for it.
+                        tokio::time::sleep(Duration::from_millis(1_300)).await;
+                    }
                     println!("revoked {access_key}");
                     Ok(())
                 }
