@@ -37,38 +37,30 @@ def binary():
     return path
 
 
-_PG_CLUSTER = {}
+_SERVICES = {}
+
+
+def service_url(script, scheme):
+    """The URL a tests/services script prints once its server is up (started on first use, stopped when pytest
+    exits: the script ends when its standard input closes)."""
+    if script not in _SERVICES:
+        proc = subprocess.Popen(["bash", str(ROOT / "tests" / "services" / script)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        url = proc.stdout.readline().strip()
+        if not url.startswith(scheme):
+            pytest.fail(f"tests/services/{script} did not start its server")
+        _SERVICES[script] = (url, proc)
+    return _SERVICES[script][0]
 
 
 def pg_cluster_url():
-    """The admin URL of the test PostgreSQL cluster, started on first use (and stopped when pytest exits)."""
-    if os.environ.get("S3IPFS_TEST_PG_URL"):
-        return os.environ["S3IPFS_TEST_PG_URL"]
-    if "url" not in _PG_CLUSTER:
-        script = ROOT / "tests" / "services" / "pg-cluster.sh"
-        proc = subprocess.Popen(["bash", str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        url = proc.stdout.readline().strip()
-        if not url.startswith("postgres://"):
-            pytest.fail("PostgreSQL did not start (tests/services/pg-cluster.sh)")
-        _PG_CLUSTER.update(url=url, proc=proc)
-    return _PG_CLUSTER["url"]
-
-
-_REDIS = {}
+    """The admin URL of the test PostgreSQL cluster: `S3IPFS_TEST_PG_URL`, or a throwaway one."""
+    return os.environ.get("S3IPFS_TEST_PG_URL") or service_url("pg-cluster.sh", "postgres://")
 
 
 def redis_url():
-    """The URL of the test Redis, started on first use (and stopped when pytest exits)."""
-    if os.environ.get("S3IPFS_TEST_REDIS_URL"):
-        return os.environ["S3IPFS_TEST_REDIS_URL"]
-    if "url" not in _REDIS:
-        script = ROOT / "tests" / "services" / "redis-server.sh"
-        proc = subprocess.Popen(["bash", str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        url = proc.stdout.readline().strip()
-        if not url.startswith("redis://"):
-            pytest.fail("Redis did not start (tests/services/redis-server.sh)")
-        _REDIS.update(url=url, proc=proc)
-    return _REDIS["url"]
+    """The URL of the test Redis: `S3IPFS_TEST_REDIS_URL`, or a throwaway one."""
+    return os.environ.get("S3IPFS_TEST_REDIS_URL") or service_url("redis-server.sh", "redis://")
 
 
 SEAL_KEY = "e2e-seal-key"

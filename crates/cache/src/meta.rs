@@ -267,50 +267,31 @@ impl CachedMeta {
         Ok(version)
     }
 
-    async fn redis_bucket(&self, name: &BucketName) -> Option<Bucket> {
-        let (redis, _) = self.redis.as_ref()?;
-        match redis.get(redis.key(&bucket_topic(name.as_str()))).await {
-            Ok(Some(value)) => {
-                let bucket = decode_bucket(name, &value);
-                if bucket.is_some() {
-                    self.stats.redis.hit(0)
-                } else {
-                    self.stats.redis.miss()
-                }
-                bucket
-            }
-            Ok(None) => {
-                self.stats.redis.miss();
-                None
-            }
+    /// The entry `topic` in Redis, decoded; a value that does not decode counts as a miss.
+    async fn from_redis<T>(&self, redis: &Redis, topic: &str, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        let found = match redis.get(redis.key(topic)).await {
+            Ok(value) => value.and_then(|v| decode(&v)),
             Err(_) => {
                 self.stats.redis.bypass();
-                None
+                return None;
             }
+        };
+        if found.is_some() {
+            self.stats.redis.hit(0)
+        } else {
+            self.stats.redis.miss()
         }
+        found
+    }
+
+    async fn redis_bucket(&self, name: &BucketName) -> Option<Bucket> {
+        let (redis, _) = self.redis.as_ref()?;
+        self.from_redis(redis, &bucket_topic(name.as_str()), |v| decode_bucket(name, v)).await
     }
 
     async fn redis_key(&self, id: &str) -> Option<AccessKey> {
         let (redis, Some(sealer)) = self.redis.as_ref()? else { return None };
-        match redis.get(redis.key(&key_topic(id))).await {
-            Ok(Some(value)) => {
-                let key = sealer.open(id, &value);
-                if key.is_some() {
-                    self.stats.redis.hit(0)
-                } else {
-                    self.stats.redis.miss()
-                }
-                key
-            }
-            Ok(None) => {
-                self.stats.redis.miss();
-                None
-            }
-            Err(_) => {
-                self.stats.redis.bypass();
-                None
-            }
-        }
+        self.from_redis(redis, &key_topic(id), |v| sealer.open(id, v)).await
     }
 
     fn keep_in_redis(&self, key: String, value: Vec<u8>) {
