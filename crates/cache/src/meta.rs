@@ -268,7 +268,12 @@ impl CachedMeta {
     }
 
     /// The entry `topic` in Redis, decoded; a value that does not decode counts as a miss.
-    async fn from_redis<T>(&self, redis: &Redis, topic: &str, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+    async fn lookup_in_redis<T>(
+        &self,
+        redis: &Redis,
+        topic: &str,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<T> {
         let found = match redis.get(redis.key(topic)).await {
             Ok(value) => value.and_then(|v| decode(&v)),
             Err(_) => {
@@ -286,12 +291,12 @@ impl CachedMeta {
 
     async fn redis_bucket(&self, name: &BucketName) -> Option<Bucket> {
         let (redis, _) = self.redis.as_ref()?;
-        self.from_redis(redis, &bucket_topic(name.as_str()), |v| decode_bucket(name, v)).await
+        self.lookup_in_redis(redis, &bucket_topic(name.as_str()), |v| decode_bucket(name, v)).await
     }
 
     async fn redis_key(&self, id: &str) -> Option<AccessKey> {
         let (redis, Some(sealer)) = self.redis.as_ref()? else { return None };
-        self.from_redis(redis, &key_topic(id), |v| sealer.open(id, v)).await
+        self.lookup_in_redis(redis, &key_topic(id), |v| sealer.open(id, v)).await
     }
 
     fn keep_in_redis(&self, key: String, value: Vec<u8>) {
